@@ -1,0 +1,3 @@
+"""The `ft` command line; see `ft --help`."""
+
+__all__: list[str] = []

@@ -1,0 +1,39 @@
+"""Turn user errors and missing packages into one line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+from ft_core import FtError
+
+F = TypeVar("F", bound=Callable)
+
+# module prefix -> distribution that provides it
+_PROVIDERS = {"ft_train": "ft-train", "ft_models": "ft-models", "ft_stream": "ft-stream", "ft_data": "ft-data"}
+
+
+def friendly(command: str) -> Callable[[F], F]:
+    """Decorate a command so FtError and a missing ft library exit with one clear line."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except FtError as e:
+                print(f"error: {e}", file=sys.stderr)
+                raise typer.Exit(2) from None
+            except ModuleNotFoundError as e:
+                dist = _PROVIDERS.get((e.name or "").split(".")[0])
+                if dist is None:
+                    raise
+                print(f"error: install {dist} to use `ft {command}` (pip install {dist})", file=sys.stderr)
+                raise typer.Exit(2) from None
+
+        return run  # type: ignore[return-value]
+
+    return wrap

@@ -1,0 +1,20 @@
+"""Datasets in, token tensors out.
+
+Example:
+    >>> from ft_data import load_conversations
+    >>> conversations = load_conversations("examples/data/identity_train.jsonl")  # doctest: +SKIP
+"""
+
+from ft_data import _compat  # noqa: F401  (version guard runs first)
+from ft_data.loading import load_conversations, read_rows
+from ft_data.masking import assistant_spans, tokenize_conversation
+from ft_data.sft import SFTData, build_sft_dataset
+
+__all__ = [
+    "SFTData",
+    "assistant_spans",
+    "build_sft_dataset",
+    "load_conversations",
+    "read_rows",
+    "tokenize_conversation",
+]

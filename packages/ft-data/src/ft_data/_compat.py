@@ -1,0 +1,5 @@
+"""Version checks and transformers-version shims for ft-data (one place for all of them)."""
+
+from ft_core import check_transformers
+
+check_transformers("ft-data")

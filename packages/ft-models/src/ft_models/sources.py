@@ -1,0 +1,62 @@
+"""Turn whatever the user typed as a model into something `from_pretrained` can load."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ft_core import FtError
+
+from ft_models.embedded import EMBEDDED_MODELS
+from ft_models.gguf_convert import converted_folder
+
+SourceKind = Literal["alias", "folder", "gguf", "hub"]
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model reference: what kind it is and where it points."""
+
+    kind: SourceKind
+    name: str
+    location: str
+
+
+def resolve_source(name: str) -> ModelSource:
+    """Classify ``name`` as an alias, a local folder, a ``.gguf`` file or a hub id.
+
+    Example:
+        >>> resolve_source("smollm2-135m-instruct").kind
+        'alias'
+    """
+    if name in EMBEDDED_MODELS:
+        return ModelSource("alias", name, name)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FtError(f"model folder {path} has no config.json; point at a saved model folder")
+        return ModelSource("folder", name, str(path))
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise FtError(f"GGUF file {path} does not exist")
+        return ModelSource("gguf", name, str(path))
+    if _HUB_ID.match(name) and not path.exists():
+        return ModelSource("hub", name, name)
+    known = ", ".join(sorted(EMBEDDED_MODELS))
+    raise FtError(
+        f"unknown model '{name}': not a known alias ({known}), a model folder, a .gguf file or a hub id (org/name)"
+    )
+
+
+def model_path(name: str) -> str:
+    """A path or hub id for ``from_pretrained``; GGUF sources are converted once and cached."""
+    source = resolve_source(name)
+    if source.kind == "alias":
+        embedded = EMBEDDED_MODELS[name]
+        return str(converted_folder(embedded.gguf_path(), name=embedded.alias))
+    if source.kind == "gguf":
+        return str(converted_folder(Path(source.location)))
+    return source.location

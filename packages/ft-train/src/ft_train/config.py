@@ -1,0 +1,125 @@
+"""The YAML run config: our sections validated strictly, trainer keys checked against TRL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from ft_core import FtError, did_you_mean
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ft_models import DEFAULT_MODEL
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSection(_Section):
+    source: str = DEFAULT_MODEL
+    dtype: str = "auto"
+    revision: str | None = None
+    trust_remote_code: bool = False
+
+
+class DataFile(_Section):
+    path: str
+    format: Literal["auto", "alpaca", "openai"] = "auto"
+
+
+class DataSection(_Section):
+    train: list[DataFile] = Field(min_length=1)
+    cutoff_len: int = Field(default=1024, gt=0)
+
+    @field_validator("train", mode="before")
+    @classmethod
+    def _paths_as_files(cls, value: Any) -> Any:
+        items = value if isinstance(value, list) else [value]
+        return [{"path": v} if isinstance(v, str) else v for v in items]
+
+
+class AdapterSection(_Section):
+    type: Literal["lora", "full"] = "lora"
+    r: int = Field(default=16, gt=0)
+    alpha: int = Field(default=32, gt=0)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+
+
+class TrainSection(BaseModel):
+    """``stage`` and ``output_dir``; every other key goes to the stage's TRL config."""
+
+    model_config = ConfigDict(extra="allow")
+    stage: Literal["sft"] = "sft"
+    output_dir: str
+    resume: bool = True
+
+    @property
+    def trainer_args(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class RunConfig(_Section):
+    model: ModelSection = ModelSection()
+    data: DataSection
+    adapter: AdapterSection = AdapterSection()
+    train: TrainSection
+
+
+def _section_fields(loc: tuple) -> list[str]:
+    """The valid keys at the place in RunConfig that ``loc`` points to."""
+    model: Any = RunConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            continue
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), model)
+    return list(model.model_fields)
+
+
+def _reword(path: Path, error: ValidationError) -> FtError:
+    first = error.errors()[0]
+    loc = tuple(first["loc"])
+    key = ".".join(str(p) for p in loc)
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    if first["type"] == "extra_forbidden":
+        hint = did_you_mean(str(loc[-1]), _section_fields(loc))
+        return FtError(f"{path}: unknown key '{key}'{hint}{more}")
+    if first["type"] == "missing":
+        return FtError(f"{path}: missing key '{key}'{more}")
+    return FtError(f"{path}: {key}: {first['msg']} (found {first.get('input')!r}){more}")
+
+
+def check_trainer_args(path: Path, stage_config_cls: type, args: dict[str, Any]) -> None:
+    """Every ``train:`` key must be a field of the stage's TRL config class."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(stage_config_cls)} | {"stage", "output_dir", "resume"}
+    for key in args:
+        if key not in fields:
+            raise FtError(f"{path}: unknown key 'train.{key}'{did_you_mean(key, fields)}; "
+                          f"train keys are {stage_config_cls.__name__} fields")
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Parse and validate a YAML run config; data paths are taken relative to the file's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise FtError(f"run config {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise FtError(f"{path}: invalid YAML ({e})".replace("\n", " ")) from None
+    if not isinstance(raw, dict):
+        raise FtError(f"{path}: expected a mapping with sections model, data, adapter, train")
+    try:
+        config = RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise _reword(path, e) from None
+    for item in config.data.train:
+        if not Path(item.path).is_absolute():
+            item.path = str((path.parent / item.path).resolve())
+    return config

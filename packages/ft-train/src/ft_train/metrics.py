@@ -1,0 +1,76 @@
+"""metrics.jsonl written as training logs arrive, and loss.png drawn from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ft_core import atomic_write_text
+from transformers import TrainerCallback
+
+METRICS_FILE = "metrics.jsonl"
+PLOT_FILE = "loss.png"
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """The logged records of a run, oldest first."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_loss(metrics_path: str | Path, out_path: str | Path) -> Path | None:
+    """Training (and eval) loss against step as a PNG; None if nothing was logged yet."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(metrics_path)
+    series = {key: [(r["step"], r[key]) for r in records if key in r] for key in ("loss", "eval_loss")}
+    if not any(series.values()):
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for key, points in series.items():
+        if points:
+            ax.plot(*zip(*points), marker="o", markersize=3, label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(Path(out_path).parent.name or "training loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = Path(out_path).with_suffix(".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(out_path)
+    return Path(out_path)
+
+
+class MetricsCallback(TrainerCallback):
+    """Append every log to ``metrics.jsonl``; redraw ``loss.png`` at each save and at the end."""
+
+    def __init__(self, output_dir: str | Path):
+        self.path = Path(output_dir) / METRICS_FILE
+        self.plot = Path(output_dir) / PLOT_FILE
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # After a resume, drop records past the checkpoint so steps are not logged twice.
+        kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= state.global_step]
+        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        record = {"step": state.global_step, "epoch": state.epoch, **logs}
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            plot_loss(self.path, self.plot)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            plot_loss(self.path, self.plot)

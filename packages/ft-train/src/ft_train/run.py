@@ -1,0 +1,59 @@
+"""Run a training stage from a YAML file and leave a complete output_dir behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from ft_core import atomic_dir, atomic_write_text
+from transformers.trainer_utils import get_last_checkpoint
+
+from ft_train.config import RunConfig, check_trainer_args, load_run_config
+from ft_train.metrics import METRICS_FILE, PLOT_FILE
+from ft_train.stages.sft import make_sft_config, run_sft
+
+CONFIG_COPY = "run_config.yaml"
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    weights_dir: Path  # the adapter (LoRA) or the full model
+    metrics_file: Path
+    plot_file: Path
+    final_loss: float | None
+
+
+def _resume_point(config: RunConfig) -> str | None:
+    out = Path(config.train.output_dir)
+    return get_last_checkpoint(str(out)) if config.train.resume and out.is_dir() else None
+
+
+def run_training(config_path: str | Path) -> TrainResult:
+    """Train as ``config_path`` says; an interrupted run resumes from its last checkpoint.
+
+    Example:
+        >>> result = run_training("examples/sft_lora_demo.yaml")  # doctest: +SKIP
+        >>> sorted(p.name for p in result.output_dir.iterdir())  # doctest: +SKIP
+        ['adapter', 'checkpoint-90', 'loss.png', 'metrics.jsonl', 'run_config.yaml']
+    """
+    from trl import SFTConfig
+
+    config_path = Path(config_path)
+    config = load_run_config(config_path)
+    check_trainer_args(config_path, SFTConfig, config.train.trainer_args)
+    sft_args = make_sft_config(config, config_path)
+    out = Path(config.train.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / CONFIG_COPY, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    resume = _resume_point(config)
+    if resume:
+        print(f"ft: resuming from {resume}", flush=True)
+    trainer, tokenizer = run_sft(config, config_path, sft_args, resume)
+    weights = out / ("adapter" if config.adapter.type == "lora" else "model")
+    with atomic_dir(weights) as tmp:
+        trainer.save_model(str(tmp))
+        tokenizer.save_pretrained(tmp)
+    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
+    return TrainResult(out, weights, out / METRICS_FILE, out / PLOT_FILE, losses[-1] if losses else None)

@@ -1,0 +1,1 @@
+"""One module per training stage: its config check and its runner."""

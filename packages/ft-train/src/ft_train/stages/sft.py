@@ -1,0 +1,50 @@
+"""Supervised fine-tuning with TRL's SFTTrainer on ft-data's assistant-masked tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ft_core import FtError
+from ft_data import build_sft_dataset
+from ft_models import add_lora, load_model, load_tokenizer, trainable_parameters
+
+from ft_train.config import RunConfig
+from ft_train.metrics import MetricsCallback
+
+DEFAULTS: dict[str, Any] = {"report_to": "none", "logging_steps": 5, "save_total_limit": 2}
+
+
+def make_sft_config(config: RunConfig, config_path: Path):
+    """TRL's SFTConfig from the ``train:`` section; its errors name the YAML key."""
+    from trl import SFTConfig
+
+    args = {**DEFAULTS, **config.train.trainer_args}
+    args.setdefault("max_length", config.data.cutoff_len)
+    try:
+        return SFTConfig(output_dir=config.train.output_dir, **args)
+    except (TypeError, ValueError) as e:
+        raise FtError(f"{config_path}: train: {e}".replace("\n", " ")) from None
+
+
+def run_sft(config: RunConfig, config_path: Path, sft_args, resume: str | bool | None):
+    """Train and save; returns the trainer after training."""
+    from trl import SFTTrainer
+
+    tokenizer = load_tokenizer(config.model.source, revision=config.model.revision,
+                               trust_remote_code=config.model.trust_remote_code)
+    data = build_sft_dataset(tokenizer, [(f.path, f.format) for f in config.data.train],
+                             cutoff_len=config.data.cutoff_len)
+    print(f"ft: {data.examples} training examples ({data.truncated} truncated, {data.dropped} dropped "
+          f"with no assistant token left within cutoff_len={config.data.cutoff_len})", flush=True)
+    model = load_model(config.model.source, dtype=config.model.dtype, revision=config.model.revision,
+                       trust_remote_code=config.model.trust_remote_code)
+    if config.adapter.type == "lora":
+        a = config.adapter
+        model = add_lora(model, r=a.r, alpha=a.alpha, dropout=a.dropout, target_modules=a.target_modules)
+    trainable, total = trainable_parameters(model)
+    print(f"ft: training {trainable:,} of {total:,} parameters ({100 * trainable / total:.2f}%)", flush=True)
+    trainer = SFTTrainer(model=model, args=sft_args, train_dataset=data.dataset, processing_class=tokenizer,
+                         callbacks=[MetricsCallback(config.train.output_dir)])
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer, tokenizer
