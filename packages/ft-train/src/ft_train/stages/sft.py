@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 from ft_core import FtError
 from ft_data import build_sft_dataset
 from ft_models import add_lora, load_model, load_tokenizer, trainable_parameters
 
 from ft_train.config import RunConfig
+from ft_train.defaults import trainer_defaults
 from ft_train.metrics import MetricsCallback
-
-DEFAULTS: dict[str, Any] = {"report_to": "none", "logging_steps": 5, "save_total_limit": 2}
 
 
 def make_sft_config(config: RunConfig, config_path: Path):
     """TRL's SFTConfig from the ``train:`` section; its errors name the YAML key."""
     from trl import SFTConfig
 
-    args = {**DEFAULTS, **config.train.trainer_args}
+    args = trainer_defaults(config.train.trainer_args)
     args.setdefault("max_length", config.data.cutoff_len)
     try:
         return SFTConfig(output_dir=config.train.output_dir, **args)
