@@ -6,7 +6,7 @@ Example:
 """
 
 from ft_stream import _compat  # noqa: F401  (version guard runs first)
-from ft_stream.layerwise import LayerwiseModel
+from ft_stream.layerwise import LayerwiseModel, decoder_layers
 from ft_stream.weights import SafetensorsWeights
 
-__all__ = ["LayerwiseModel", "SafetensorsWeights"]
+__all__ = ["LayerwiseModel", "SafetensorsWeights", "decoder_layers"]

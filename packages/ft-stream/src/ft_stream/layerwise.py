@@ -1,4 +1,10 @@
-"""A forward pass that holds one decoder layer's weights at a time."""
+"""Run a transformers causal LM with only one decoder layer's weights in memory at a time.
+
+The model's own forward does all the work (embedding scale, rotary embeddings, masks, the Cache
+object, logit soft-capping), so there is no per-architecture code: the decoder layers start on
+the meta device, a forward pre-hook reads a layer's weights from safetensors just before it
+runs and a forward hook gives them back just after.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +14,25 @@ import torch
 from ft_core import FtError
 from torch import nn
 
-from ft_stream._compat import causal_mask, layer_output
 from ft_stream.weights import SafetensorsWeights
 
 
-def _decoder_layers(base: nn.Module, n_layers: int) -> tuple[str, nn.ModuleList]:
-    """The ModuleList holding the decoder layers, found by shape rather than by name."""
-    lists = [(n, m) for n, m in base.named_children() if isinstance(m, nn.ModuleList) and len(m) == n_layers]
-    if len(lists) != 1:
-        raise FtError(f"{type(base).__name__}: cannot find its decoder layers; it is not a decoder model ft-stream can stream")
-    return lists[0]
+def decoder_layers(model: nn.Module, n_layers: int) -> nn.ModuleList:
+    """The ModuleList of decoder layers, found by its length rather than by its name."""
+    found = [m for _, m in model.named_modules() if isinstance(m, nn.ModuleList) and len(m) == n_layers]
+    if not found:
+        raise FtError(f"{type(model).__name__} has no list of {n_layers} decoder layers; ft-stream cannot stream it")
+    return found[0]
+
+
+def _set_parameter(root: nn.Module, name: str, tensor: torch.Tensor) -> None:
+    owner_name, _, attr = name.rpartition(".")
+    owner = root.get_submodule(owner_name) if owner_name else root
+    owner._parameters[attr] = nn.Parameter(tensor, requires_grad=False)
 
 
 class LayerwiseModel:
-    """Run a causal LM one decoder layer at a time, reading each layer's weights from disk.
+    """A causal LM whose decoder layers are read from disk one at a time during forward.
 
     Example:
         >>> model = LayerwiseModel("path/to/model-folder")  # doctest: +SKIP
@@ -30,6 +41,7 @@ class LayerwiseModel:
     """
 
     def __init__(self, folder: str | Path, dtype: torch.dtype = torch.float32):
+        from accelerate import init_empty_weights
         from transformers import AutoConfig, AutoModelForCausalLM
 
         self.config = AutoConfig.from_pretrained(folder)
@@ -37,15 +49,16 @@ class LayerwiseModel:
             raise FtError(f"{folder}: encoder-decoder models cannot be streamed layer by layer")
         self.dtype = dtype
         self.weights = SafetensorsWeights(folder)
-        with torch.device("meta"):
-            self.skeleton = AutoModelForCausalLM.from_config(self.config, dtype=dtype)
-        self.names = {module: name for name, module in self.skeleton.named_modules()}
-        self.base = self.skeleton.base_model
-        _, self.layers = _decoder_layers(self.base, self.config.num_hidden_layers)
-        self.embed = self.base.get_input_embeddings()
-        self.lm_head = self.skeleton.get_output_embeddings()
-        self.rotary = type(self.base.rotary_emb)(config=self.config)
-        self.norm = self._final_norm()
+        # Parameters on meta; buffers (rotary inv_freq and the like) computed for real on the CPU.
+        with init_empty_weights(include_buffers=False):
+            self.model = AutoModelForCausalLM.from_config(self.config, dtype=dtype)
+        self.model.eval()
+        self.layers = decoder_layers(self.model, self.config.num_hidden_layers)
+        self._layer_prefix = {layer: name + "." for name, layer in self.model.named_modules() if layer in set(self.layers)}
+        self._load_resident()
+        for layer in self.layers:
+            layer.register_forward_pre_hook(self._before_layer)
+            layer.register_forward_hook(self._after_layer)
 
     @classmethod
     def from_source(cls, source: str, dtype: torch.dtype = torch.float32) -> LayerwiseModel:
@@ -54,66 +67,38 @@ class LayerwiseModel:
 
         return cls(model_path(source), dtype=dtype)
 
-    def _final_norm(self) -> nn.Module:
-        skip = {self.embed, self.layers, self.base.rotary_emb}
-        rest = [m for _, m in self.base.named_children() if m not in skip and any(True for _ in m.parameters())]
-        if len(rest) != 1:
-            raise FtError(f"{type(self.base).__name__}: cannot identify its final norm among {len(rest)} modules")
-        return rest[0]
-
-    def _materialize(self, module: nn.Module) -> nn.Module:
-        """Give ``module`` real CPU tensors read from the checkpoint."""
-        prefix = self.names[module] + "."
-        wanted = list(module.state_dict())
-        names = [self._checkpoint_name(prefix + k) for k in wanted]
-        tensors = self.weights.load(names)
-        module.to_empty(device="cpu")
-        module.load_state_dict({k: tensors[n].to(self.dtype) for k, n in zip(wanted, names)}, strict=True)
-        return module
-
     def _checkpoint_name(self, name: str) -> str:
         if name in self.weights:
             return name
-        tied = getattr(self.skeleton, "_tied_weights_keys", None) or {}
+        tied = getattr(self.model, "_tied_weights_keys", None) or {}
         source = tied.get(name) if isinstance(tied, dict) else None
         if source and source in self.weights:
             return source
         raise FtError(f"{self.weights.folder}: tensor {name} is missing from the checkpoint")
 
-    @staticmethod
-    def _release(module: nn.Module) -> None:
-        module.to_empty(device="meta")
+    def _load(self, names: list[str]) -> None:
+        """Read parameters ``names`` from disk; tied parameters share one tensor."""
+        sources = {name: self._checkpoint_name(name) for name in names}
+        tensors = self.weights.load(sorted(set(sources.values())))
+        converted = {k: v.to(self.dtype) for k, v in tensors.items()}
+        for name, source in sources.items():
+            _set_parameter(self.model, name, converted[source])
 
-    def _run(self, module: nn.Module, *args, **kwargs):
-        self._materialize(module)
-        try:
-            return module(*args, **kwargs)
-        finally:
-            self._release(module)
+    def _load_resident(self) -> None:
+        in_layers = tuple(self._layer_prefix.values())
+        names = [n for n, _ in self.model.named_parameters(remove_duplicate=False) if not n.startswith(in_layers)]
+        self._load(names)
 
-    def _masks(self, embeds: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor) -> dict:
-        from transformers import masking_utils
+    def _before_layer(self, layer: nn.Module, args) -> None:
+        prefix = self._layer_prefix[layer]
+        self._load([prefix + n for n, _ in layer.named_parameters()])
 
-        masks = {"full_attention": causal_mask(masking_utils.create_causal_mask, self.config, embeds,
-                                               attention_mask, None, position_ids)}
-        if "sliding_attention" in (getattr(self.config, "layer_types", None) or []):
-            masks["sliding_attention"] = causal_mask(masking_utils.create_sliding_window_causal_mask, self.config,
-                                                     embeds, attention_mask, None, position_ids)
-        return masks
+    def _after_layer(self, layer: nn.Module, args, output) -> None:
+        prefix = self._layer_prefix[layer]
+        for name, param in list(layer.named_parameters()):
+            _set_parameter(self.model, prefix + name, torch.empty_like(param, device="meta"))
 
     @torch.inference_mode()
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Logits for ``input_ids`` (batch, seq), computed one layer at a time."""
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        hidden = self._run(self.embed, input_ids)
-        position_ids = torch.arange(input_ids.shape[1]).unsqueeze(0)
-        position_embeddings = self.rotary(hidden, position_ids=position_ids)
-        masks = self._masks(hidden, attention_mask, position_ids)
-        layer_types = getattr(self.config, "layer_types", None)
-        for i, layer in enumerate(self.layers):
-            mask = masks[layer_types[i] if layer_types else "full_attention"]
-            hidden = layer_output(self._run(layer, hidden_states=hidden, attention_mask=mask, position_ids=position_ids,
-                                            position_embeddings=position_embeddings))
-        hidden = self._run(self.norm, hidden)
-        return self._run(self.lm_head, hidden)
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits

@@ -1,0 +1,64 @@
+"""Fixtures shared by every package's tests and the cross-package tests.
+
+FT_HOME points at a per-session folder, so the embedded model is converted once per test run
+and never touches the user's cache.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ft_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("ft-home")
+    old = os.environ.get("FT_HOME")
+    os.environ["FT_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("FT_HOME", None)
+    else:
+        os.environ["FT_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def smol_dir(ft_home):
+    """The embedded SmolLM2-135M-Instruct, converted to a safetensors folder (once a session)."""
+    from ft_models import model_path
+
+    return model_path("smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer(smol_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(smol_dir)
+
+
+def tiny_config(model_type: str = "llama", **overrides):
+    """A tiny random-model config (a few hundred thousand parameters) of ``model_type``."""
+    from transformers import AutoConfig
+
+    base = dict(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    base.update(overrides)
+    return AutoConfig.for_model(model_type, **base)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory):
+    """A saved tiny random Llama folder (untied head, fp32)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(tiny_config(tie_word_embeddings=False), dtype=torch.float32)
+    out = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(out)
+    return out

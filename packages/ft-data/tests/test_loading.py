@@ -1,0 +1,60 @@
+import json
+
+import pytest
+from ft_core import FtError
+from ft_data import load_conversations
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_alpaca_json_with_system_and_history(tmp_path):
+    rows = [{"instruction": "Add", "input": "2 and 3", "output": "5", "system": "Be terse.",
+             "history": [["Hi", "Hello"]]}]
+    path = write(tmp_path, "a.json", json.dumps(rows))
+    assert load_conversations(path) == [[
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "Add\n\n2 and 3"}, {"role": "assistant", "content": "5"},
+    ]]
+
+
+def test_openai_jsonl(tmp_path):
+    line = {"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"},
+                         {"role": "assistant", "content": "A"}]}
+    path = write(tmp_path, "o.jsonl", json.dumps(line) + "\n\n" + json.dumps(line) + "\n")
+    assert load_conversations(path) == [line["messages"]] * 2
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("a.jsonl", '{"instruction": "x", "output": "y"}\n{"instruction": "x"}\n',
+     "a.jsonl row 2: missing key 'output'"),
+    ("b.jsonl", '{"messages": [{"role": "user", "content": "q"}, {"role": "bot", "content": "a"}]}\n',
+     "b.jsonl row 1: messages[1].role is 'bot'; expected one of system, user, assistant, tool"),
+    ("c.jsonl", '{"messages": []}\n', "c.jsonl row 1: key 'messages' must be a non-empty list"),
+    ("d.jsonl", '{"messages": [{"role": "user", "content": "q"}]}\n{"messages": [\n',
+     "d.jsonl row 2: malformed JSON"),
+    ("e.json", '[{"instruction": "x", "output": "y"},', "e.json line 1 column 38: malformed JSON (Expecting value)"),
+    ("f.jsonl", '{"prompt": "x"}\n', "f.jsonl row 1: cannot tell the format from keys (prompt)"),
+    ("g.jsonl", '{"messages": [{"role": "user", "content": "q"}]}\n', "g.jsonl row 1: key 'messages' has no assistant"),
+])
+def test_bad_rows_name_file_row_and_key(tmp_path, name, text, expected):
+    path = write(tmp_path, name, text)
+    with pytest.raises(FtError) as info:
+        load_conversations(path)
+    assert expected in str(info.value)
+    assert str(tmp_path) in str(info.value)
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(FtError, match="data file .*nope.jsonl does not exist"):
+        load_conversations(tmp_path / "nope.jsonl")
+
+
+def test_unknown_format_suggests(tmp_path):
+    path = write(tmp_path, "a.jsonl", '{"instruction": "x", "output": "y"}\n')
+    with pytest.raises(FtError, match="unknown data format 'alpacca' \\(did you mean 'alpaca'\\?\\)"):
+        load_conversations(path, "alpacca")

@@ -1,0 +1,64 @@
+import pytest
+import torch
+from ft_core import FtError
+from ft_models import (
+    ChatModel,
+    add_lora,
+    attention_report,
+    load_adapter,
+    load_model,
+    load_tokenizer,
+    resolve_dtype,
+    trainable_parameters,
+)
+
+
+def test_dtype_names():
+    assert resolve_dtype("bf16") is torch.bfloat16
+    assert resolve_dtype("float32") is torch.float32
+    assert resolve_dtype("auto") is (torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+    with pytest.raises(FtError, match="did you mean 'float16'"):
+        resolve_dtype("floa16")
+
+
+def test_attention_report_explains_each_option():
+    report = {o.name: o for o in attention_report()}
+    assert list(report) == ["flash_attention_2", "sdpa", "eager"]
+    assert report["eager"].available and report["sdpa"].available
+    if not torch.cuda.is_available():
+        assert not report["flash_attention_2"].available and report["flash_attention_2"].reason
+
+
+def test_lora_trains_only_adapter_weights_and_round_trips(tiny_llama_dir, tmp_path):
+    model = load_model(str(tiny_llama_dir), dtype="float32")
+    _, total = trainable_parameters(model)
+    peft_model = add_lora(model, r=4, alpha=8, dropout=0.0)
+    trainable, total_with_lora = trainable_parameters(peft_model)
+    assert 0 < trainable < total_with_lora * 0.2
+    assert all("lora_" in n for n, p in peft_model.named_parameters() if p.requires_grad)
+    # a step moves the adapter, and the saved adapter reproduces the trained logits
+    ids = torch.randint(0, 256, (2, 12))
+    optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(3):
+        loss = peft_model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    peft_model.save_pretrained(tmp_path / "adapter")
+    reloaded = load_adapter(load_model(str(tiny_llama_dir), dtype="float32"), str(tmp_path / "adapter"))
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(input_ids=ids).logits, peft_model(input_ids=ids).logits)
+
+
+def test_load_adapter_names_a_bad_folder(tiny_llama_dir, tmp_path):
+    with pytest.raises(FtError, match="has no adapter_config.json"):
+        load_adapter(load_model(str(tiny_llama_dir)), str(tmp_path))
+
+
+@pytest.mark.slow
+def test_embedded_model_answers_with_its_chat_template(smol_dir):
+    tok = load_tokenizer("smollm2-135m-instruct")
+    assert "<|im_start|>" in tok.chat_template
+    chat = ChatModel.load("smollm2-135m-instruct")
+    assert chat.model.config.num_hidden_layers == 30 and chat.model.config.tie_word_embeddings
+    assert chat.reply([{"role": "user", "content": "What is the capital of France?"}]) == "The capital of France is Paris."

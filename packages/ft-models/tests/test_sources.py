@@ -1,0 +1,43 @@
+import os
+import time
+
+import pytest
+from ft_core import FtError
+from ft_models import model_path, resolve_source
+
+
+def test_kinds(tmp_path):
+    assert resolve_source("smollm2-135m-instruct").kind == "alias"
+    (tmp_path / "config.json").write_text("{}")
+    assert resolve_source(str(tmp_path)).kind == "folder"
+    assert resolve_source("HuggingFaceTB/SmolLM2-135M-Instruct").kind == "hub"
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert resolve_source(str(gguf)).kind == "gguf"
+
+
+def test_unknown_alias_lists_the_known_ones():
+    with pytest.raises(FtError) as info:
+        resolve_source("smollm-135m")
+    assert "unknown model 'smollm-135m'" in str(info.value)
+    assert "smollm2-135m-instruct" in str(info.value)
+
+
+def test_folder_without_config_and_missing_gguf(tmp_path):
+    with pytest.raises(FtError, match="has no config.json"):
+        resolve_source(str(tmp_path))
+    with pytest.raises(FtError, match="GGUF file .*missing.gguf does not exist"):
+        resolve_source(str(tmp_path / "missing.gguf"))
+
+
+@pytest.mark.slow
+def test_embedded_model_is_converted_once_then_reused(smol_dir, capsys):
+    folder = smol_dir
+    files = {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja", "ft-converted.json"}
+    assert files <= set(os.listdir(folder))
+    stamp = os.stat(os.path.join(folder, "model.safetensors")).st_mtime_ns
+    start = time.perf_counter()
+    again = model_path("smollm2-135m-instruct")
+    assert again == folder and time.perf_counter() - start < 1.0
+    assert os.stat(os.path.join(folder, "model.safetensors")).st_mtime_ns == stamp
+    assert "converting" not in capsys.readouterr().out
