@@ -62,3 +62,20 @@ def tiny_llama_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-llama")
     model.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_dir(tmp_path_factory, smol_tokenizer):
+    """A tiny random Llama that uses the real SmolLM2 tokenizer and chat template: trains in seconds."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    config = tiny_config(vocab_size=len(smol_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         bos_token_id=smol_tokenizer.bos_token_id, eos_token_id=smol_tokenizer.eos_token_id,
+                         pad_token_id=smol_tokenizer.pad_token_id)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    out = tmp_path_factory.mktemp("tiny-chat")
+    model.save_pretrained(out)
+    smol_tokenizer.save_pretrained(out)
+    return out

@@ -23,7 +23,7 @@ def heldout_accuracy(chat, items: list[dict], batch_size: int = 16) -> tuple[flo
     for i in range(0, len(items), batch_size):
         batch = items[i : i + batch_size]
         answers += chat.replies([[{"role": "user", "content": it["question"]}] for it in batch])
-    results = list(zip(items, answers))
+    results = list(zip(items, answers, strict=True))
     correct = sum(it["expect"].lower() in answer.lower() for it, answer in results)
     return correct / len(items), results
 

@@ -1,4 +1,5 @@
 import pytest
+
 from ft_core import atomic_dir, atomic_write_text, closest, did_you_mean, ft_home
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from ft_core import FtVersionError, check_transformers, declared_range
 
 

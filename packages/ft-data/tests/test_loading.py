@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from ft_core import FtError
 from ft_data import load_conversations
 

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from ft_data import build_sft_dataset, tokenize_conversation
 from ft_data.masking import IGNORE_INDEX
 
@@ -22,7 +23,7 @@ PLAIN_TEMPLATE = (
 def labelled_runs(tokenizer, row):
     """Decoded runs of consecutive labelled tokens."""
     runs, current = [], []
-    for token, label in zip(row["input_ids"], row["labels"]):
+    for token, label in zip(row["input_ids"], row["labels"], strict=True):
         if label != IGNORE_INDEX:
             assert label == token
             current.append(token)

@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from ft_core import FtError
 from ft_models import (
     ChatModel,

@@ -2,6 +2,7 @@ import os
 import time
 
 import pytest
+
 from ft_core import FtError
 from ft_models import model_path, resolve_source
 

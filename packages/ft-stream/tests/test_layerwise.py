@@ -1,9 +1,10 @@
 import pytest
 import torch
 from conftest import tiny_config
+from transformers import AutoModelForCausalLM
+
 from ft_core import FtError
 from ft_stream import LayerwiseModel
-from transformers import AutoModelForCausalLM
 
 
 def save_tiny(tmp_path, model_type, **overrides):

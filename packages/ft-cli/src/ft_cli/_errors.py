@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import typer
+
 from ft_core import FtError
 
 F = TypeVar("F", bound=Callable)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from ft_core import FtError, did_you_mean
-
 from ft_data.formats import CONVERTERS, detect_format
 from ft_data.formats._errors import RowError
 

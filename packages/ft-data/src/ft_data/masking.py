@@ -49,7 +49,7 @@ def tokenize_conversation(tokenizer, messages: Conversation, max_length: int | N
     text, spans = assistant_spans(tokenizer, messages)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     labels = []
-    for token, (start, _end) in zip(enc["input_ids"], enc["offset_mapping"]):
+    for token, (start, _end) in zip(enc["input_ids"], enc["offset_mapping"], strict=True):
         inside = any(a <= start < b for a, b in spans)
         labels.append(token if inside else IGNORE_INDEX)
     ids = enc["input_ids"]

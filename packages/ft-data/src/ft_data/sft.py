@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ft_core import FtError
-
 from ft_data.loading import load_conversations
 from ft_data.masking import IGNORE_INDEX, tokenize_conversation
 

@@ -8,10 +8,10 @@ Example:
 
 from ft_models import _compat  # noqa: F401  (version guard runs first)
 from ft_models.adapters import add_lora, load_adapter, trainable_parameters
-from ft_models.chat import ChatModel, GenerationOptions
 from ft_models.attention import AttentionOption, attention_report, device_report
+from ft_models.chat import ChatModel, GenerationOptions
 from ft_models.dtypes import resolve_dtype
-from ft_models.embedded import EMBEDDED_MODELS, DEFAULT_MODEL
+from ft_models.embedded import DEFAULT_MODEL, EMBEDDED_MODELS
 from ft_models.loading import load_model, load_tokenizer
 from ft_models.sources import ModelSource, model_path, resolve_source
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Literal
 
 from ft_core import FtError
-
 from ft_models.embedded import EMBEDDED_MODELS
 from ft_models.gguf_convert import converted_folder
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from ft_core import FtError
 from torch import nn
 
+from ft_core import FtError
 from ft_stream.weights import SafetensorsWeights
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from ft_core import FtError, did_you_mean
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ft_core import FtError, did_you_mean
 from ft_models import DEFAULT_MODEL
 
 
@@ -81,7 +81,9 @@ def _section_fields(loc: tuple) -> list[str]:
 
 
 def _reword(path: Path, error: ValidationError) -> FtError:
-    first = error.errors()[0]
+    # An unknown key explains the missing one beside it (a typo), so report it first.
+    errors = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
     loc = tuple(first["loc"])
     key = ".".join(str(p) for p in loc)
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
@@ -119,7 +121,10 @@ def load_run_config(path: str | Path) -> RunConfig:
         config = RunConfig.model_validate(raw)
     except ValidationError as e:
         raise _reword(path, e) from None
-    for item in config.data.train:
+    for n, item in enumerate(config.data.train):
         if not Path(item.path).is_absolute():
             item.path = str((path.parent / item.path).resolve())
+        if not Path(item.path).is_file():
+            raise FtError(f"{path}: data.train.{n}: data file {item.path} does not exist "
+                          "(relative paths are taken from the config file's folder)")
     return config

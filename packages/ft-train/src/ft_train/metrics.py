@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ft_core import atomic_write_text
 from transformers import TrainerCallback
+
+from ft_core import atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "loss.png"
@@ -34,7 +35,7 @@ def plot_loss(metrics_path: str | Path, out_path: str | Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for key, points in series.items():
         if points:
-            ax.plot(*zip(*points), marker="o", markersize=3, label=key)
+            ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=key)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(Path(out_path).parent.name or "training loss")

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from ft_core import atomic_dir, atomic_write_text
 from transformers.trainer_utils import get_last_checkpoint
 
+from ft_core import atomic_dir, atomic_write_text
 from ft_train.config import RunConfig, check_trainer_args, load_run_config
 from ft_train.metrics import METRICS_FILE, PLOT_FILE
 from ft_train.stages.sft import make_sft_config, run_sft

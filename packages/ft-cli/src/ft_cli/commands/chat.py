@@ -31,7 +31,7 @@ def _loop(chat, system: str | None) -> None:
 
 @friendly("chat")
 def chat(
-    model: str = typer.Option(None, "--model", "-m", help="Alias, folder, .gguf file or hub id [default: smollm2-135m-instruct]."),
+    model: str = typer.Option(None, "--model", "-m", help="Alias, folder, .gguf or hub id [default: smollm2-135m-instruct]."),
     adapter: str = typer.Option(None, "--adapter", "-a", help="A trained adapter folder (e.g. OUTPUT_DIR/adapter)."),
     prompt: str = typer.Option(None, "--prompt", "-p", help="Answer this one message and exit."),
     system: str = typer.Option(None, "--system", help="System prompt."),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 from ft_core import FtError
 from ft_data import build_sft_dataset
 from ft_models import add_lora, load_model, load_tokenizer, trainable_parameters
-
 from ft_train.config import RunConfig
 from ft_train.defaults import trainer_defaults
 from ft_train.metrics import MetricsCallback

@@ -1,0 +1,72 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ft_cli.app import app
+
+runner = CliRunner()
+FT = str(Path(sys.executable).parent / "ft")
+
+
+def test_help_imports_neither_torch_nor_transformers():
+    code = (
+        "import sys\n"
+        "from ft_cli.app import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'datasets', 'trl', 'peft') if m in sys.modules)\n"
+        "print('HEAVY', heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "train" in done.stdout and "chat" in done.stdout and "doctor" in done.stdout
+    assert "HEAVY []" in done.stdout
+
+
+def test_version_lists_every_package():
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0
+    for name in ("ft-core", "ft-data", "ft-models", "ft-train", "ft-stream", "ft-cli"):
+        assert f"{name}" in result.stdout and "0.1.0" in result.stdout
+
+
+def test_doctor_reports_ranges_torch_and_attention():
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 0, result.output
+    assert "ft-models" in result.stdout and "transformers<6,>=5.0" in result.stdout and "ok" in result.stdout
+    assert "torch: 2." in result.stdout
+    for name in ("flash_attention_2", "sdpa", "eager"):
+        assert name in result.stdout
+
+
+def test_user_errors_are_one_line_with_exit_code_2(tmp_path):
+    result = runner.invoke(app, ["train", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: run config {tmp_path / 'missing.yaml'} does not exist"
+    result = runner.invoke(app, ["chat", "--model", "smollm9", "--prompt", "hi"])
+    assert result.exit_code == 2
+    assert "unknown model 'smollm9'" in result.stderr and "smollm2-135m-instruct" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_library_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ft_train", None)
+    result = runner.invoke(app, ["train", str(tmp_path / "x.yaml")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: install ft-train to use `ft train` (pip install ft-train)"
+
+
+@pytest.mark.slow
+def test_chat_one_shot_with_the_embedded_model(smol_dir):
+    done = subprocess.run([FT, "chat", "--prompt", "What is the capital of France?"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "The capital of France is Paris."
+
+
+@pytest.mark.slow
+def test_interactive_chat_keeps_history_and_resets(smol_dir):
+    session = "What is the capital of France?\n/reset\n/exit\n"
+    done = subprocess.run([FT, "chat", "--max-new-tokens", "12"], input=session, capture_output=True, text=True,
+                          check=True)
+    assert "assistant> The capital of France is Paris." in done.stdout

@@ -1,0 +1,64 @@
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ft_train import run_training
+from ft_train.metrics import plot_loss, read_metrics
+
+ROWS = [{"messages": [{"role": "user", "content": f"What is {a} plus {a}?"},
+                      {"role": "assistant", "content": f"{a} plus {a} is {2 * a}."}]} for a in range(40)]
+
+
+def write_config(tmp_path: Path, model_dir: Path, max_steps: int, adapter: str = "lora") -> Path:
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    config = {
+        "model": {"source": str(model_dir), "dtype": "float32"},
+        "data": {"train": ["train.jsonl"], "cutoff_len": 64},
+        "adapter": {"type": adapter, "r": 4, "alpha": 8},
+        "train": {"output_dir": str(tmp_path / "out"), "max_steps": max_steps, "per_device_train_batch_size": 4,
+                  "learning_rate": 1e-2, "logging_steps": 2, "save_steps": 3, "seed": 0},
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.slow
+def test_sft_lora_writes_a_complete_output_dir_and_resumes(tmp_path, tiny_chat_dir, capsys):
+    result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=6))
+    out = tmp_path / "out"
+    assert {"adapter", "metrics.jsonl", "loss.png", "run_config.yaml", "checkpoint-6"} <= {p.name for p in out.iterdir()}
+    assert (result.weights_dir / "adapter_config.json").is_file()
+    assert (result.weights_dir / "adapter_model.safetensors").is_file()
+    assert (result.weights_dir / "chat_template.jinja").is_file()
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = yaml.safe_load((out / "run_config.yaml").read_text())
+    assert saved["data"]["train"][0]["path"] == str(tmp_path / "train.jsonl")
+    losses = [r for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
+    assert [r["step"] for r in losses] == [2, 4, 6]
+    assert losses[-1]["loss"] < losses[0]["loss"]  # it learns
+    assert "40 training examples (0 truncated, 0 dropped" in capsys.readouterr().out
+
+    # Running again with more steps resumes from checkpoint-6 and logs no step twice.
+    result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=8))
+    assert "resuming from" in capsys.readouterr().out
+    steps = [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
+    assert steps == [2, 4, 6, 8]
+
+
+@pytest.mark.slow
+def test_full_fine_tuning_saves_the_model(tmp_path, tiny_chat_dir):
+    result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=2, adapter="full"))
+    assert result.weights_dir.name == "model"
+    assert (result.weights_dir / "model.safetensors").is_file() and (result.weights_dir / "config.json").is_file()
+
+
+def test_plot_needs_logged_loss(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("")
+    assert plot_loss(metrics, tmp_path / "loss.png") is None
+    metrics.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 2, "eval_loss": 1.7}\n')
+    assert plot_loss(metrics, tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
