@@ -41,8 +41,11 @@ def chat(
     repetition_penalty: float = typer.Option(1.0, help="1.0 is none."),
 ) -> None:
     """Chat with a model, optionally with a trained adapter."""
+    from transformers.utils import logging as hf_logging
+
     from ft_models import ChatModel, GenerationOptions
 
+    hf_logging.disable_progress_bar()  # loading bars would interleave with the conversation
     options = GenerationOptions(max_new_tokens, temperature, top_p, repetition_penalty)
     session = ChatModel.load(model, adapter=adapter, options=options)
     if prompt is None:

@@ -1,0 +1,46 @@
+"""The shared benchmark harness: every benchmark reports a ratio against a baseline run side by
+side in the same process, never an absolute time asserted in a test.
+
+    .venv/bin/python -m pytest benchmarks --benchmark-json=benchmarks/results.json
+
+Each benchmark uses the `compare` fixture: it times the candidate with pytest-benchmark, times the
+baseline the same way (same rounds, same warm-up), and stores both medians and their ratio in the
+benchmark's `extra_info`, which lands in the JSON report.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import pytest
+
+
+def _median_seconds(fn: Callable[[], object], rounds: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@pytest.fixture
+def compare(benchmark):
+    """``compare(candidate, baseline, rounds=5, warmup=1) -> ratio`` (candidate / baseline time)."""
+
+    def run(candidate: Callable[[], object], baseline: Callable[[], object], *, rounds: int = 5, warmup: int = 1,
+            baseline_name: str = "baseline") -> float:
+        base = _median_seconds(baseline, rounds, warmup)
+        benchmark.pedantic(candidate, rounds=rounds, warmup_rounds=warmup, iterations=1)
+        cand = statistics.median(benchmark.stats.stats.data)
+        ratio = cand / base
+        benchmark.extra_info.update({"baseline": baseline_name, "baseline_median_s": base,
+                                     "candidate_median_s": cand, "ratio": ratio})
+        print(f"\n{benchmark.name}: {cand:.4f}s vs {baseline_name} {base:.4f}s -> ratio {ratio:.2f}x")
+        return ratio
+
+    return run
