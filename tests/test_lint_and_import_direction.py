@@ -12,27 +12,28 @@ def ruff(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
+def ruff_on_probe(relative: str, source: str) -> subprocess.CompletedProcess:
+    """Lint a throw-away module placed inside a package, then remove it."""
+    probe = ROOT / relative
+    probe.write_text(source)
+    try:
+        return ruff("--select", "TID", str(probe))
+    finally:
+        probe.unlink()
+
+
 def test_the_tree_is_lint_clean():
     done = ruff(".")
     assert done.returncode == 0, done.stdout
 
 
-def test_an_upward_import_is_caught(tmp_path):
-    bad = ROOT / "packages/ft-data/src/ft_data/_probe_upward_import.py"
-    bad.write_text("import ft_models\n")
-    try:
-        done = ruff("--select", "TID", str(bad))
-    finally:
-        bad.unlink()
+def test_an_upward_import_is_caught():
+    done = ruff_on_probe("packages/ft-data/src/ft_data/_probe_upward_import.py", "import ft_models\n")
     assert done.returncode == 1 and "ft-data must not import ft_models" in done.stdout
 
 
 def test_cli_may_not_import_torch_at_module_level():
-    bad = ROOT / "packages/ft-cli/src/ft_cli/_probe_heavy_import.py"
-    bad.write_text("import torch\n\n\ndef f():\n    import transformers\n")
-    try:
-        done = ruff("--select", "TID", str(bad))
-    finally:
-        bad.unlink()
+    done = ruff_on_probe("packages/ft-cli/src/ft_cli/_probe_heavy_import.py",
+                         "import torch\n\n\ndef f():\n    import transformers\n")
     assert done.returncode == 1 and "`torch` is banned at the module level" in done.stdout
     assert "transformers" not in done.stdout  # lazy imports inside functions are the point
