@@ -79,3 +79,15 @@ def tiny_chat_dir(tmp_path_factory, smol_tokenizer):
     model.save_pretrained(out)
     smol_tokenizer.save_pretrained(out)
     return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests run only where CUDA is present; elsewhere they are skipped with the reason."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (marker gpu)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
