@@ -6,15 +6,17 @@ Example:
 """
 
 from ft_data import _compat  # noqa: F401  (version guard runs first)
-from ft_data.loading import load_conversations, read_rows
+from ft_data.loading import Loaded, load_conversations, load_records, read_rows
 from ft_data.masking import assistant_spans, tokenize_conversation
 from ft_data.sft import SFTData, build_sft_dataset
 
 __all__ = [
+    "Loaded",
     "SFTData",
     "assistant_spans",
     "build_sft_dataset",
     "load_conversations",
+    "load_records",
     "read_rows",
     "tokenize_conversation",
 ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ft_core import FtError, did_you_mean
 from ft_data.formats import CONVERTERS, detect_format
 from ft_data.formats._errors import RowError
+from ft_data.records import Record, record_kind
 
 Conversation = list[dict[str, str]]
 
@@ -39,28 +41,57 @@ def _parse(path: Path, text: str, line: int | None):
         raise FtError(f"{path} {where}: malformed JSON ({e.msg})") from None
 
 
-def load_conversations(path: str | Path, format: str = "auto") -> list[Conversation]:
-    """Every row of ``path`` as a canonical conversation.
+@dataclass
+class Loaded:
+    """The records of one file and the rows skipped on the way (only with ``on_bad_row='skip'``)."""
 
-    ``format`` is ``alpaca``, ``openai`` or ``auto`` (detected per file from the first row's keys).
-    """
-    rows = read_rows(path)
-    if not rows:
-        raise FtError(f"data file {path} has no rows")
+    records: list[Record]
+    skipped: list[str] = field(default_factory=list)
+
+
+def _converter(path: Path, rows: list[tuple[int, dict]], format: str):
     if format == "auto":
         format = detect_format(rows[0][1]) or ""
         if not format:
             keys = ", ".join(sorted(rows[0][1]))
-            raise FtError(f"{path} row {rows[0][0]}: cannot tell the format from keys ({keys}); "
-                          "expected 'messages' (openai) or 'instruction'/'output' (alpaca), or set format")
+            raise FtError(f"{path} row {rows[0][0]}: cannot tell the format from keys ({keys}); expected 'messages' "
+                          "(openai), 'conversations' (sharegpt), 'instruction' (alpaca) or 'text', or set format")
     if format not in CONVERTERS:
-        raise FtError(f"unknown data format '{format}'{did_you_mean(format, CONVERTERS)}; "
-                      f"known: {', '.join(CONVERTERS)}")
-    convert = CONVERTERS[format]
-    conversations = []
+        raise FtError(f"unknown data format '{format}'{did_you_mean(format, CONVERTERS)}; known: {', '.join(CONVERTERS)}")
+    return CONVERTERS[format]
+
+
+def load_records(path: str | Path, format: str = "auto", *, on_bad_row: str = "error", converter=None) -> Loaded:
+    """Every row of ``path`` as a canonical record (see ft_data.records).
+
+    ``format`` is alpaca, sharegpt, openai, text or auto (detected from the first row's keys);
+    ``converter`` overrides it (e.g. a ShareGPTToMessages with other tags). A bad row raises an
+    error naming the file, the row and the key, or with ``on_bad_row='skip'`` is skipped and
+    listed in ``Loaded.skipped``.
+    """
+    if on_bad_row not in ("error", "skip"):
+        raise FtError(f"on_bad_row must be 'error' or 'skip', found {on_bad_row!r}")
+    path = Path(path)
+    rows = read_rows(path)
+    if not rows:
+        raise FtError(f"data file {path} has no rows")
+    convert = converter or _converter(path, rows, format)
+    loaded = Loaded([])
     for n, row in rows:
         try:
-            conversations.append(convert(row))
+            loaded.records.append(convert(row))
         except RowError as e:
-            raise FtError(f"{path} row {n}: {e}") from None
+            if on_bad_row == "error":
+                raise FtError(f"{path} row {n}: {e}") from None
+            loaded.skipped.append(f"{path} row {n}: {e}")
+    return loaded
+
+
+def load_conversations(path: str | Path, format: str = "auto") -> list[Conversation]:
+    """The conversations (message lists) of ``path``; rows of another kind are an error."""
+    conversations = []
+    for n, record in enumerate(load_records(path, format).records, 1):
+        if "messages" not in record:
+            raise FtError(f"{path} row {n}: a {record_kind(record)} row where a conversation was expected")
+        conversations.append(record["messages"])
     return conversations

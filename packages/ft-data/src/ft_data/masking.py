@@ -1,43 +1,100 @@
-"""Label masks derived from the chat template itself: render prefixes, diff, map to tokens."""
+"""Label masks derived from the chat template itself.
+
+Each assistant turn is located by rendering the conversation up to the turn (with the generation
+prompt) and up to the end of the turn, and diffing: no per-model rules. The text is then cut into
+segments at those boundaries and each segment is tokenized on its own, so a labelled span holds
+exactly the turn's tokens (as they are produced at inference, after the prompt) and no token
+straddles prompt and answer.
+"""
 
 from __future__ import annotations
 
+import re
+
 from ft_core import FtError
+from ft_data.records import Message
+from ft_data.templates import ChatFormat
 
-Conversation = list[dict[str, str]]
 IGNORE_INDEX = -100
+Segments = list[tuple[str, bool]]  # (text, trained)
 
 
-def _render(tokenizer, messages: Conversation, generation_prompt: bool) -> str:
-    if not messages:
-        return ""
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
-def assistant_spans(tokenizer, messages: Conversation) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered conversation and the character span of each assistant turn.
+def _turn_end(full: str, upto: str, start: int, content: str) -> int:
+    """Where an assistant turn ends: after its content and the end-of-turn marker that follows it
+    (the first non-blank run, e.g. ``<|im_end|>`` or ``\n<|end|>``), trailing whitespace and any
+    closing text the template adds after the last turn (Phi-3's final EOS) left out."""
+    found = upto.find(content, start) if content else start
+    if found < 0:  # the template rewrote the content: end where this turn's render stops agreeing
+        return max(start, len(full[: _common_prefix(full, upto)].rstrip()))
+    tail = upto[found + len(content) :]
+    marker = re.match(r"\s*\S*", tail).group()
+    return found + len(content) + (len(marker) if marker.strip() else 0)
 
-    A span runs from the end of the prompt that precedes the turn (its generation prompt
-    included) to the end of the turn's own rendering, with trailing whitespace after the
-    end-of-turn token left out. Works for any template whose renders of prefixes are string
-    prefixes of the full render.
+
+def assistant_segments(fmt: ChatFormat, messages: list[Message], *, tools: list | None = None,
+                       train_on: str = "all") -> Segments:
+    """The rendered conversation cut into (text, trained) segments.
+
+    ``train_on`` is ``all`` (every assistant turn) or ``last`` (only the final one).
     """
-    text = _render(tokenizer, messages, generation_prompt=False)
-    spans = []
-    for i, message in enumerate(messages):
-        if message["role"] != "assistant":
-            continue
-        before = _render(tokenizer, messages[:i], generation_prompt=True)
-        upto = _render(tokenizer, messages[: i + 1], generation_prompt=False)
-        if not (text.startswith(before) and text.startswith(upto) and len(before) <= len(upto)):
-            raise FtError("the chat template renders a conversation differently from its prefixes; "
-                          "cannot locate assistant turns for label masking")
-        end = len(upto.rstrip()) if upto.rstrip() != before.rstrip() else len(upto)
-        spans.append((len(before), max(end, len(before))))
-    return text, spans
+    full = fmt.render(messages, tools=tools)
+    turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    if train_on == "last":
+        turns = turns[-1:]
+    segments: Segments = []
+    cursor = 0
+    for i in turns:
+        before = fmt.render(messages[:i], generation_prompt=True, tools=tools)
+        upto = fmt.render(messages[: i + 1], tools=tools)
+        end = _turn_end(full, upto, len(before), messages[i]["content"])
+        if not full.startswith(before) or full[:end] != upto[:end] or len(before) < cursor:
+            raise FtError("the chat template renders a conversation differently from its prefixes "
+                          "(it rewrites earlier turns), so assistant turns cannot be located for label masking")
+        segments += [(full[cursor : len(before)], False), (full[len(before) : end], True)]
+        cursor = end
+    segments.append((full[cursor:], False))
+    return [(text, trained) for text, trained in segments if text]
 
 
-def tokenize_conversation(tokenizer, messages: Conversation, max_length: int | None = None) -> dict[str, list[int]]:
+def tokenize_segments(tokenizer, batch: list[Segments]) -> list[dict[str, list[int]]]:
+    """``input_ids`` and ``labels`` for each segmented example, in one tokenizer call."""
+    flat = [text for segments in batch for text, _ in segments]
+    ids = tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []
+    out, k = [], 0
+    for segments in batch:
+        input_ids: list[int] = []
+        labels: list[int] = []
+        for _, trained in segments:
+            piece = ids[k]
+            k += 1
+            input_ids += piece
+            labels += piece if trained else [IGNORE_INDEX] * len(piece)
+        out.append({"input_ids": input_ids, "labels": labels})
+    return out
+
+
+def assistant_spans(tokenizer, messages: list[Message]) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character span of each assistant turn."""
+    segments = assistant_segments(ChatFormat.for_tokenizer(tokenizer), messages)
+    spans, pos = [], 0
+    for text, trained in segments:
+        if trained:
+            spans.append((pos, pos + len(text)))
+        pos += len(text)
+    return "".join(t for t, _ in segments), spans
+
+
+def tokenize_conversation(tokenizer, messages: list[Message], max_length: int | None = None, *,
+                          fmt: ChatFormat | None = None, train_on: str = "all") -> dict[str, list[int]]:
     """``input_ids``, ``attention_mask`` and ``labels`` (-100 outside assistant turns).
 
     Example:
@@ -46,13 +103,9 @@ def tokenize_conversation(tokenizer, messages: Conversation, max_length: int | N
         >>> tok.decode([t for t in row["labels"] if t != -100])  # doctest: +SKIP
         'Hello<|im_end|>'
     """
-    text, spans = assistant_spans(tokenizer, messages)
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    labels = []
-    for token, (start, _end) in zip(enc["input_ids"], enc["offset_mapping"], strict=True):
-        inside = any(a <= start < b for a, b in spans)
-        labels.append(token if inside else IGNORE_INDEX)
-    ids = enc["input_ids"]
+    fmt = fmt or ChatFormat.for_tokenizer(tokenizer)
+    row = tokenize_segments(tokenizer, [assistant_segments(fmt, fmt.apply_system(messages), train_on=train_on)])[0]
+    ids, labels = row["input_ids"], row["labels"]
     if max_length is not None:
         ids, labels = ids[:max_length], labels[:max_length]
     return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}

@@ -1,34 +1,45 @@
-"""OpenAI chat rows: ``{"messages": [{"role", "content"}, ...]}``."""
+"""OpenAI / TRL chat rows: ``messages`` (with ``tools`` and tool calls), or conversational
+preference rows (``prompt``, ``chosen``, ``rejected``), or KTO rows (``messages``/``prompt`` +
+``completion``, ``label``)."""
 
 from __future__ import annotations
 
+from ft_data.formats._checks import check_messages, check_pair, kto_label
 from ft_data.formats._errors import RowError
-
-ROLES = ("system", "user", "assistant", "tool")
+from ft_data.records import Record
 
 
 class OpenAIToMessages:
-    """Validate and copy an openai ``messages`` list.
+    """Validate and copy an openai-style row.
 
     Example:
-        >>> OpenAIToMessages()({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
-        [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello'}]
+        >>> row = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+        >>> OpenAIToMessages()(row)["messages"][1]
+        {'role': 'assistant', 'content': 'Hello'}
     """
 
-    def __call__(self, row: dict) -> list[dict[str, str]]:
-        messages = row.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise RowError("key 'messages' must be a non-empty list of {role, content}")
-        out = []
-        for i, message in enumerate(messages):
-            if not isinstance(message, dict):
-                raise RowError(f"messages[{i}] must be an object with 'role' and 'content'")
-            role, content = message.get("role"), message.get("content")
-            if role not in ROLES:
-                raise RowError(f"messages[{i}].role is {role!r}; expected one of {', '.join(ROLES)}")
-            if not isinstance(content, str):
-                raise RowError(f"messages[{i}].content must be a string, found {type(content).__name__}")
-            out.append({"role": role, "content": content})
-        if not any(m["role"] == "assistant" for m in out):
-            raise RowError("key 'messages' has no assistant message to learn from")
-        return out
+    def __call__(self, row: dict) -> Record:
+        if "chosen" in row or "rejected" in row:
+            return self._preference(row)
+        if "messages" not in row and "prompt" in row and "completion" in row:
+            messages = check_messages(row["prompt"], "prompt", need_assistant=False)
+            messages += check_messages(row["completion"], "completion")
+        else:
+            messages = check_messages(row.get("messages"), "messages")
+        record: Record = {"messages": messages}
+        if row.get("tools"):
+            if not isinstance(row["tools"], list):
+                raise RowError("key 'tools' must be a list of tool (function) schemas")
+            record["tools"] = row["tools"]
+        label = kto_label(row)
+        if label is not None:
+            record["label"] = label
+        return record
+
+    @staticmethod
+    def _preference(row: dict) -> Record:
+        prompt = check_messages(row.get("prompt"), "prompt", need_assistant=False)
+        chosen = check_messages(row.get("chosen"), "chosen")
+        rejected = check_messages(row.get("rejected"), "rejected")
+        check_pair(chosen, rejected)
+        return {"prompt": prompt, "chosen": chosen, "rejected": rejected}

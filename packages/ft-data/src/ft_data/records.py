@@ -1,0 +1,30 @@
+"""The canonical records every format is aligned to (DESIGN.md); everything downstream sees only these.
+
+- conversation: ``{"messages": [Message, ...], "tools": [...] (optional)}``
+- preference:   ``{"prompt": [Message, ...], "chosen": [Message], "rejected": [Message]}``
+- kto:          ``{"messages": [Message, ...], "label": bool}``
+- text:         ``{"text": str}``
+
+A Message is ``{"role": "system"|"user"|"assistant"|"tool", "content": str}``, optionally with
+``tool_calls`` (assistant) or ``name``/``tool_call_id`` (tool).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Message = dict
+Record = dict
+RecordKind = Literal["conversation", "preference", "kto", "text"]
+ROLES = ("system", "user", "assistant", "tool")
+
+
+def record_kind(record: Record) -> RecordKind:
+    """Which canonical record ``record`` is."""
+    if "chosen" in record:
+        return "preference"
+    if "label" in record:
+        return "kto"
+    if "text" in record:
+        return "text"
+    return "conversation"
