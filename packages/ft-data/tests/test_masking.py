@@ -56,9 +56,12 @@ def test_a_different_template_needs_no_per_model_rule(smol_tokenizer):
 @pytest.mark.slow
 def test_sft_dataset_truncates_and_counts_dropped(smol_tokenizer, tmp_path):
     long_user = {"messages": [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "ok"}]}
+    long_answer = {"messages": [{"role": "user", "content": "Count"}, {"role": "assistant", "content": "one " * 200}]}
     short = {"messages": CONVERSATION}
     path = tmp_path / "d.jsonl"
-    path.write_text(json.dumps(long_user) + "\n" + json.dumps(short) + "\n")
+    path.write_text("".join(json.dumps(r) + "\n" for r in (long_user, long_answer, short)))
     data = build_sft_dataset(smol_tokenizer, [(path, "auto")], cutoff_len=64)
-    assert (data.examples, data.truncated, data.dropped) == (1, 1, 1)
-    assert len(data.dataset) == 1 and set(data.dataset.column_names) == {"input_ids", "attention_mask", "labels"}
+    assert (data.examples, data.truncated, data.dropped) == (2, 1, 1)
+    assert data.summary().startswith("2 sft examples (1 truncated, 1 dropped")
+    assert set(data.dataset.column_names) == {"input_ids", "attention_mask", "labels"}
+    assert max(len(ids) for ids in data.dataset["input_ids"]) == 64

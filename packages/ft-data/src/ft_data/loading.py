@@ -46,6 +46,7 @@ class Loaded:
     """The records of one file and the rows skipped on the way (only with ``on_bad_row='skip'``)."""
 
     records: list[Record]
+    rows: list[int] = field(default_factory=list)  # the file row of each record
     skipped: list[str] = field(default_factory=list)
 
 
@@ -80,6 +81,7 @@ def load_records(path: str | Path, format: str = "auto", *, on_bad_row: str = "e
     for n, row in rows:
         try:
             loaded.records.append(convert(row))
+            loaded.rows.append(n)
         except RowError as e:
             if on_bad_row == "error":
                 raise FtError(f"{path} row {n}: {e}") from None

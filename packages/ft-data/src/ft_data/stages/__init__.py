@@ -1,0 +1,21 @@
+"""Tokenization per training stage: which canonical record each needs and how it is tokenized."""
+
+from ft_data.stages.kto import tokenize_kto
+from ft_data.stages.pairwise import tokenize_pairwise
+from ft_data.stages.prompt import tokenize_prompt
+from ft_data.stages.pt import tokenize_pt
+from ft_data.stages.sft import tokenize_sft
+
+# stage -> (record kinds it accepts, tokenizer function)
+STAGES = {
+    "pt": (("text",), tokenize_pt),
+    "sft": (("conversation",), tokenize_sft),
+    "rm": (("preference",), tokenize_pairwise),
+    "dpo": (("preference",), tokenize_pairwise),
+    "orpo": (("preference",), tokenize_pairwise),
+    "kto": (("kto",), tokenize_kto),
+    "ppo": (("conversation", "preference", "kto"), tokenize_prompt),
+    "grpo": (("conversation", "preference", "kto"), tokenize_prompt),
+}
+
+__all__ = ["STAGES"]

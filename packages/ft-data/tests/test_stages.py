@@ -1,0 +1,87 @@
+import json
+
+import pytest
+
+from ft_core import FtError
+from ft_data import build_dataset
+from ft_data.masking import IGNORE_INDEX
+
+pytestmark = pytest.mark.slow  # needs the embedded tokenizer
+
+CHAT = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "See you"}]
+
+
+def write(tmp_path, rows, name="d.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return [(path, "auto")]
+
+
+def trained_text(tok, row):
+    return tok.decode([t for t in row["labels"] if t != IGNORE_INDEX])
+
+
+def test_sft_all_turns_or_last_only(smol_tokenizer, tmp_path):
+    files = write(tmp_path, [{"messages": CHAT}])
+    everything = build_dataset(smol_tokenizer, files, stage="sft").dataset[0]
+    last = build_dataset(smol_tokenizer, files, stage="sft", train_on="last").dataset[0]
+    assert trained_text(smol_tokenizer, everything) == "Hello<|im_end|>See you<|im_end|>"
+    assert trained_text(smol_tokenizer, last) == "See you<|im_end|>"
+    assert everything["input_ids"] == last["input_ids"]
+
+
+def test_pairwise_prompt_and_completions(smol_tokenizer, tmp_path):
+    row = {"prompt": [{"role": "user", "content": "2+2?"}], "chosen": [{"role": "assistant", "content": "4"}],
+           "rejected": [{"role": "assistant", "content": "5"}]}
+    data = build_dataset(smol_tokenizer, write(tmp_path, [row]), stage="dpo")
+    out = data.dataset[0]
+    assert smol_tokenizer.decode(out["prompt_input_ids"]).endswith("<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n")
+    assert smol_tokenizer.decode(out["chosen_input_ids"]) == "4<|im_end|>"
+    assert smol_tokenizer.decode(out["rejected_input_ids"]) == "5<|im_end|>"
+
+
+def test_pairwise_cutoff_keeps_the_prompt_end_and_half_the_budget_for_answers(smol_tokenizer, tmp_path):
+    row = {"prompt": [{"role": "user", "content": "word " * 100}], "chosen": [{"role": "assistant", "content": "yes " * 50}],
+           "rejected": [{"role": "assistant", "content": "no"}]}
+    data = build_dataset(smol_tokenizer, write(tmp_path, [row]), stage="rm", cutoff_len=40)
+    out = data.dataset[0]
+    assert data.truncated == 1 and data.dropped == 0
+    assert len(out["chosen_input_ids"]) == 20 and len(out["prompt_input_ids"]) == 20
+    assert smol_tokenizer.decode(out["prompt_input_ids"]).endswith("<|im_start|>assistant\n")
+
+
+def test_kto_and_prompt_only(smol_tokenizer, tmp_path):
+    rows = [{"messages": CHAT, "label": True}, {"messages": CHAT[:2], "label": False}]
+    kto = build_dataset(smol_tokenizer, write(tmp_path, rows), stage="kto").dataset
+    assert kto["label"] == [True, False]
+    assert smol_tokenizer.decode(kto[0]["completion_input_ids"]) == "See you<|im_end|>"
+    assert "Hello<|im_end|>" in smol_tokenizer.decode(kto[0]["prompt_input_ids"])
+    prompts = build_dataset(smol_tokenizer, write(tmp_path, [{"messages": CHAT}], "p.jsonl"), stage="grpo").dataset
+    assert smol_tokenizer.decode(prompts[0]["prompt_input_ids"]).endswith("Bye<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_pt_concatenates_with_eos_and_chunks(smol_tokenizer, tmp_path):
+    rows = [{"text": "alpha beta gamma " * 10}, {"text": "delta " * 30}]
+    data = build_dataset(smol_tokenizer, write(tmp_path, rows), stage="pt", cutoff_len=16)
+    blocks = data.dataset["input_ids"]
+    assert all(len(b) == 16 for b in blocks) and len(blocks) >= 4
+    assert smol_tokenizer.eos_token_id in sum(blocks, [])
+    assert data.dataset[0]["labels"] == blocks[0]
+
+
+def test_stage_needs_the_right_rows(smol_tokenizer, tmp_path):
+    with pytest.raises(FtError, match=r"d.jsonl row 1: stage 'dpo' needs preference rows, found a conversation row"):
+        build_dataset(smol_tokenizer, write(tmp_path, [{"messages": CHAT}]), stage="dpo")
+    with pytest.raises(FtError, match=r"unknown stage 'sfft' \(did you mean 'sft'\?\)"):
+        build_dataset(smol_tokenizer, write(tmp_path, [{"messages": CHAT}]), stage="sfft")
+
+
+def test_second_run_reuses_the_cache(smol_tokenizer, tmp_path):
+    files = write(tmp_path, [{"messages": CHAT}] * 50)
+    first = build_dataset(smol_tokenizer, files, stage="sft", num_proc=2)
+    second = build_dataset(smol_tokenizer, files, stage="sft", num_proc=2)
+    assert not first.from_cache and second.from_cache
+    assert second.dataset["input_ids"] == first.dataset["input_ids"] and second.examples == 50
+    third = build_dataset(smol_tokenizer, files, stage="sft", train_on="last")  # another option: no reuse
+    assert not third.from_cache
