@@ -36,6 +36,7 @@ def run_sft(config: RunConfig, config_path: Path, sft_args, resume: str | bool |
           f"with no assistant token left within cutoff_len={config.data.cutoff_len})", flush=True)
     model = load_model(config.model.source, dtype=config.model.dtype, revision=config.model.revision,
                        trust_remote_code=config.model.trust_remote_code)
+    model.config.use_cache = False  # no KV cache in training; with one, packed positions would be ignored
     if config.adapter.type == "lora":
         a = config.adapter
         model = add_lora(model, r=a.r, alpha=a.alpha, dropout=a.dropout, target_modules=a.target_modules)
