@@ -11,10 +11,16 @@ from ft_data.dataset import TokenizedData, build_dataset
 from ft_data.loading import Loaded, load_conversations, load_records, read_rows
 from ft_data.masking import assistant_spans, tokenize_conversation
 from ft_data.packing import pack_examples, plan_rows
+from ft_data.registry import DatasetSpec, load_registry, load_spec, mix, train_eval_split
 from ft_data.sft import SFTData, build_sft_dataset
 from ft_data.templates import NAMED_TEMPLATES, ChatFormat
 
 __all__ = [
+    "DatasetSpec",
+    "load_registry",
+    "load_spec",
+    "mix",
+    "train_eval_split",
     "KTOCollator",
     "PairwiseCollator",
     "SFTCollator",

@@ -6,6 +6,7 @@ run with the same inputs loads the Arrow files (memory-mapped) instead of tokeni
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -17,6 +18,7 @@ from pathlib import Path
 from ft_core import FtError, atomic_dir, atomic_write_text, did_you_mean, ft_home
 from ft_data.loading import load_records
 from ft_data.records import record_kind
+from ft_data.registry import DatasetSpec, load_spec
 from ft_data.stages import STAGES
 from ft_data.stages._common import DROPPED, TRUNCATED
 from ft_data.templates import ChatFormat
@@ -47,21 +49,37 @@ def _tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _cache_key(files, tokenizer, fmt: ChatFormat, options: dict) -> str:
+Source = tuple[str | Path, str] | DatasetSpec  # (path, format) or a registry entry
+
+
+def _source_files(source: Source) -> tuple[str, list[Path]]:
+    if isinstance(source, DatasetSpec):
+        desc = json.dumps(dataclasses.asdict(source), default=str, sort_keys=True)
+        return desc, (sorted(source.path.iterdir()) if source.path.is_dir() else [source.path])
+    return f"{source[1]}", [Path(source[0])]
+
+
+def _cache_key(sources: Sequence[Source], tokenizer, fmt: ChatFormat, options: dict) -> str:
     digest = hashlib.sha256(metadata.version("ft-data").encode())
-    for path, fmt_name in files:
-        digest.update(f"{fmt_name}:".encode() + Path(path).read_bytes())
+    for source in sources:
+        desc, paths = _source_files(source)
+        digest.update(desc.encode())
+        for path in paths:
+            digest.update(path.read_bytes() if path.is_file() else b"missing")
     digest.update(_tokenizer_fingerprint(tokenizer).encode())
     digest.update(json.dumps([fmt.template, fmt.special_tokens, fmt.system, fmt.default_system, options],
                              sort_keys=True).encode())
     return digest.hexdigest()[:20]
 
 
-def _load(files, stage: str, on_bad_row: str) -> tuple[list[dict], list[str]]:
+def _load(sources: Sequence[Source], stage: str, on_bad_row: str) -> tuple[list[dict], list[str]]:
     kinds = STAGES[stage][0]
     records, skipped = [], []
-    for path, fmt_name in files:
-        loaded = load_records(path, fmt_name, on_bad_row=on_bad_row)
+    for source in sources:
+        if isinstance(source, DatasetSpec):
+            path, loaded = source.path, load_spec(source, on_bad_row=on_bad_row)
+        else:
+            path, loaded = source[0], load_records(source[0], source[1], on_bad_row=on_bad_row)
         skipped += loaded.skipped
         for row, record in zip(loaded.rows, loaded.records, strict=True):
             if record_kind(record) not in kinds:
@@ -69,15 +87,15 @@ def _load(files, stage: str, on_bad_row: str) -> tuple[list[dict], list[str]]:
                               f"found a {record_kind(record)} row")
             records.append(record)
     if not records:
-        raise FtError(f"no usable rows in {', '.join(str(p) for p, _ in files)}")
+        raise FtError("no usable rows in the given data")
     return records, skipped
 
 
-def build_dataset(tokenizer, files: Sequence[tuple[str | Path, str]], *, stage: str = "sft", cutoff_len: int = 1024,
+def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cutoff_len: int = 1024,
                   template: str | None = None, system: str | None = None, default_system: str | None = None,
                   train_on: str = "all", on_bad_row: str = "error", num_proc: int | None = None,
                   cache: bool = True) -> TokenizedData:
-    """Tokenize ``(path, format)`` files for ``stage`` (pt, sft, rm, dpo, orpo, kto, ppo, grpo).
+    """Tokenize ``(path, format)`` files or registry entries for ``stage`` (pt, sft, rm, dpo, orpo, kto, ppo, grpo).
 
     Example:
         >>> data = build_dataset(tok, [("train.jsonl", "auto")], stage="sft", cutoff_len=512)  # doctest: +SKIP
