@@ -22,10 +22,10 @@ def registry(tmp_path):
         "turns": [{"speaker": "me", "text": "hi"}, {"speaker": "bot", "text": "hello"}], "sys": "Be kind."}) + "\n")
     (tmp_path / "pairs.json").write_text(json.dumps([{"instruction": "q", "chosen": "good", "rejected": "bad"}]))
     (tmp_path / "tables").mkdir()
-    (tmp_path / "tables" / "a.csv").write_text("instruction,output\nq1,a1\nq2,a2\n")
+    (tmp_path / "tables" / "a.csv").write_text("instruction,output\nt1,a1\nt2,a2\n")
     import datasets
 
-    datasets.Dataset.from_dict({"instruction": ["q3", "q4"], "output": ["a3", "a4"]}).to_parquet(
+    datasets.Dataset.from_dict({"instruction": ["t3", "t4"], "output": ["a3", "a4"]}).to_parquet(
         str(tmp_path / "tables" / "b.parquet"))
     path = tmp_path / "dataset_info.json"
     path.write_text(json.dumps(INFO))
@@ -44,7 +44,7 @@ def test_llama_factory_schema_columns_tags_ranking(registry):
 def test_folder_of_csv_and_parquet_with_max_samples(registry):
     loaded = load_spec(registry["table"])
     users = [r["messages"][0]["content"] for r in loaded.records]
-    assert users == ["q1", "q2", "q3"]  # a.csv, then b.parquet, stopped at max_samples=3
+    assert users == ["t1", "t2", "t3"]  # a.csv, then b.parquet, stopped at max_samples=3
 
 
 def test_mixing_and_splitting(registry):
