@@ -1,0 +1,105 @@
+"""`ft data preview | stats | validate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ft_cli._errors import friendly
+
+app = typer.Typer(help="Look at training data: preview, stats, validate.", no_args_is_help=True)
+
+SOURCE_HELP = "A data file, or a dataset name from --registry."
+REGISTRY = typer.Option(None, "--registry", "-r", help="A dataset registry (LLaMA-Factory's dataset_info.json works).")
+FORMAT = typer.Option("auto", "--format", "-f", help="alpaca, sharegpt, openai, text or auto.")
+MODEL = typer.Option(None, "--model", "-m", help="Whose tokenizer and chat template [default: smollm2-135m-instruct].")
+TEMPLATE = typer.Option(None, "--template", help="A named template (chatml, llama3, alpaca, plain) instead of the tokenizer's.")
+
+
+def _source(name: str, registry: Path | None, fmt: str):
+    from ft_data import load_registry
+
+    if registry is not None:
+        specs = load_registry(registry)
+        if name in specs:
+            return specs[name]
+    return (name, fmt)
+
+
+def _tokenizer(model: str | None):
+    from transformers.utils import logging as hf_logging
+
+    from ft_models import DEFAULT_MODEL, load_tokenizer
+
+    hf_logging.disable_progress_bar()
+    return load_tokenizer(model or DEFAULT_MODEL)
+
+
+@app.command()
+@friendly("data preview")
+def preview(source: str = typer.Argument(..., help=SOURCE_HELP), n: int = typer.Option(3, "-n", help="How many rows."),
+            registry: Path = REGISTRY, format: str = FORMAT, model: str = MODEL, template: str = TEMPLATE) -> None:
+    """Render the first rows as the model sees them; trained tokens are highlighted in green."""
+    from ft_data.inspect import preview as render
+
+    for label, segments in render(_tokenizer(model), _source(source, registry, format), n=n, template=template):
+        typer.secho(f"── {label} " + "─" * 40, dim=True)
+        for text, trained in segments:
+            typer.secho(text, fg="green" if trained else None, bold=trained, nl=False)
+        typer.echo()
+
+
+@app.command()
+@friendly("data stats")
+def stats(source: str = typer.Argument(..., help=SOURCE_HELP), cutoff: int = typer.Option(1024, help="cutoff_len to check."),
+          registry: Path = REGISTRY, format: str = FORMAT, model: str = MODEL, template: str = TEMPLATE,
+          plot: Path = typer.Option(None, help="Also save the histogram as a PNG here.")) -> None:
+    """Token-length histogram and how many rows the cutoff would truncate."""
+    from ft_data.inspect import length_stats
+
+    result = length_stats(_tokenizer(model), _source(source, registry, format), cutoff=cutoff, template=template)
+    n = len(result.lengths)
+    typer.echo(f"{n} rows; tokens: min {min(result.lengths)}, median {result.percentile(0.5)}, "
+               f"p95 {result.percentile(0.95)}, max {max(result.lengths)}")
+    typer.echo(f"cutoff {cutoff}: {result.truncated} rows ({100 * result.truncated / n:.1f}%) would be truncated; "
+               f"{len(result.skipped)} bad rows skipped")
+    buckets = result.histogram()
+    peak = max(c for _, _, c in buckets)
+    for low, high, count in buckets:
+        typer.echo(f"{low:>6}-{high:<6} {'█' * round(40 * count / peak) if peak else '':<40} {count}")
+    if plot:
+        _plot(result.lengths, cutoff, plot)
+        typer.echo(f"plot: {plot}")
+
+
+def _plot(lengths: list[int], cutoff: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    ax.hist(lengths, bins=40)
+    ax.axvline(cutoff, color="red", linestyle="--", label=f"cutoff {cutoff}")
+    ax.set_xlabel("tokens per row")
+    ax.set_ylabel("rows")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+@app.command()
+@friendly("data validate")
+def validate(sources: list[str] = typer.Argument(..., help="Data files or registry names."),
+             registry: Path = REGISTRY, format: str = FORMAT) -> None:
+    """Check every row of every source; list each bad row (file, row, key); exit 1 if any."""
+    from ft_data.inspect import validate as check
+
+    good, problems = check([_source(s, registry, format) for s in sources])
+    for problem in problems:
+        typer.echo(problem, err=True)
+    typer.echo(f"{good} good rows, {len(problems)} bad rows")
+    if problems:
+        raise typer.Exit(1)

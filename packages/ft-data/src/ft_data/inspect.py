@@ -1,0 +1,91 @@
+"""What `ft data preview / stats / validate` show: rendered examples with their trained parts,
+token-length statistics, and every bad row of a source."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ft_data.dataset import Source
+from ft_data.loading import Loaded, load_records
+from ft_data.masking import Segments, assistant_segments
+from ft_data.records import record_kind
+from ft_data.registry import DatasetSpec, load_spec
+from ft_data.stages.pairwise import prompt_and_answer
+from ft_data.templates import ChatFormat
+
+
+def load_source(source: Source, on_bad_row: str = "error") -> Loaded:
+    if isinstance(source, DatasetSpec):
+        return load_spec(source, on_bad_row=on_bad_row)
+    return load_records(source[0], source[1], on_bad_row=on_bad_row)
+
+
+def record_segments(fmt: ChatFormat, record: dict) -> list[tuple[str, Segments]]:
+    """(label, segments) views of a record: one for a conversation, chosen and rejected for a pair."""
+    kind = record_kind(record)
+    if kind == "text":
+        return [("text", [(record["text"], True)])]
+    if kind == "preference":
+        views = []
+        for key in ("chosen", "rejected"):
+            prompt, answer = prompt_and_answer(fmt, record["prompt"], record[key])
+            views.append((key, [(prompt, False), (answer, True)]))
+        return views
+    label = f"kto label={record['label']}" if kind == "kto" else "conversation"
+    return [(label, assistant_segments(fmt, fmt.apply_system(record["messages"]), tools=record.get("tools")))]
+
+
+def preview(tokenizer, source: Source, *, n: int = 3, template: str | None = None) -> list[tuple[str, Segments]]:
+    """The first ``n`` records rendered, each cut into trained and untrained segments."""
+    fmt = ChatFormat.for_tokenizer(tokenizer, template)
+    records = load_source(source).records[:n]
+    return [view for record in records for view in record_segments(fmt, record)]
+
+
+@dataclass
+class LengthStats:
+    lengths: list[int]
+    cutoff: int
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> int:
+        return sum(n > self.cutoff for n in self.lengths)
+
+    def percentile(self, q: float) -> int:
+        ordered = sorted(self.lengths)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def histogram(self, bins: int = 10) -> list[tuple[int, int, int]]:
+        """(low, high, count) buckets over the token lengths."""
+        low, top = min(self.lengths), max(self.lengths)
+        width = max(1, -(-(top - low + 1) // bins))
+        counts = [0] * bins
+        for n in self.lengths:
+            counts[min(bins - 1, (n - low) // width)] += 1
+        return [(low + i * width, low + (i + 1) * width - 1, c) for i, c in enumerate(counts) if low + i * width <= top]
+
+
+def length_stats(tokenizer, source: Source, *, cutoff: int = 1024, template: str | None = None,
+                 on_bad_row: str = "skip") -> LengthStats:
+    """Token length of every record as rendered for training (a pair counts its longer side)."""
+    fmt = ChatFormat.for_tokenizer(tokenizer, template)
+    loaded = load_source(source, on_bad_row)
+    texts = [[("".join(t for t, _ in segments)) for _, segments in record_segments(fmt, r)] for r in loaded.records]
+    flat = tokenizer([t for views in texts for t in views], add_special_tokens=False)["input_ids"]
+    lengths, k = [], 0
+    for views in texts:
+        lengths.append(max(len(ids) for ids in flat[k : k + len(views)]))
+        k += len(views)
+    return LengthStats(lengths, cutoff, loaded.skipped)
+
+
+def validate(sources: Sequence[Source]) -> tuple[int, list[str]]:
+    """(good rows, problems) over every row of every source; nothing stops at the first error."""
+    good, problems = 0, []
+    for source in sources:
+        loaded = load_source(source, on_bad_row="skip")
+        good += len(loaded.records)
+        problems += loaded.skipped
+    return good, problems
