@@ -85,3 +85,14 @@ def test_second_run_reuses_the_cache(smol_tokenizer, tmp_path):
     assert second.dataset["input_ids"] == first.dataset["input_ids"] and second.examples == 50
     third = build_dataset(smol_tokenizer, files, stage="sft", train_on="last")  # another option: no reuse
     assert not third.from_cache
+
+
+def test_sft_packing_into_rows(smol_tokenizer, tmp_path):
+    rows = [{"messages": CHAT}] * 30
+    plain = build_dataset(smol_tokenizer, write(tmp_path, rows), stage="sft", cutoff_len=128)
+    packed = build_dataset(smol_tokenizer, write(tmp_path, rows), stage="sft", cutoff_len=128, packing=True)
+    n = len(plain.dataset[0]["input_ids"])
+    assert packed.examples == -(-30 // (128 // n))
+    row = packed.dataset[0]
+    assert len(row["input_ids"]) == 128 and row["seq_lengths"] == [n] * (128 // n)
+    assert row["position_ids"][:n] == list(range(n)) and row["position_ids"][n] == 0

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ft_core import FtError, atomic_dir, atomic_write_text, did_you_mean, ft_home
 from ft_data.loading import load_records
+from ft_data.packing import pack_examples
 from ft_data.records import record_kind
 from ft_data.registry import DatasetSpec, load_spec
 from ft_data.stages import STAGES
@@ -94,8 +95,11 @@ def _load(sources: Sequence[Source], stage: str, on_bad_row: str) -> tuple[list[
 def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cutoff_len: int = 1024,
                   template: str | None = None, system: str | None = None, default_system: str | None = None,
                   train_on: str = "all", on_bad_row: str = "error", num_proc: int | None = None,
-                  cache: bool = True) -> TokenizedData:
+                  packing: bool = False, cache: bool = True) -> TokenizedData:
     """Tokenize ``(path, format)`` files or registry entries for ``stage`` (pt, sft, rm, dpo, orpo, kto, ppo, grpo).
+
+    ``packing`` (sft) packs examples into rows of ``cutoff_len`` tokens with restarting
+    ``position_ids`` (see ft_data.packing); ``examples`` then counts packed rows.
 
     Example:
         >>> data = build_dataset(tok, [("train.jsonl", "auto")], stage="sft", cutoff_len=512)  # doctest: +SKIP
@@ -110,7 +114,10 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
         raise FtError(f"train_on must be 'all' or 'last', found {train_on!r}")
     fmt = ChatFormat.for_tokenizer(tokenizer, template, system=system, default_system=default_system) \
         if stage != "pt" else ChatFormat("", {})
-    options = {"stage": stage, "cutoff": cutoff_len, "train_on": train_on, "on_bad_row": on_bad_row}
+    if packing and stage != "sft":
+        raise FtError(f"packing applies to stage sft (pt is always packed into blocks), not '{stage}'")
+    options = {"stage": stage, "cutoff": cutoff_len, "train_on": train_on, "on_bad_row": on_bad_row,
+               "packing": packing}
     folder = ft_home() / "data-cache" / _cache_key(files, tokenizer, fmt, options)
     if cache and (folder / "summary.json").is_file():
         summary = json.loads((folder / "summary.json").read_text())
@@ -131,6 +138,9 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
     kept = mapped.filter(lambda s: s != DROPPED, input_columns=STATUS).remove_columns(STATUS)
     if len(kept) == 0:
         raise FtError(f"no {stage} example keeps a trained token within cutoff_len={cutoff_len}; raise cutoff_len")
+    if packing:
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        kept = Dataset.from_list(pack_examples(kept.to_list(), cutoff_len, pad))
     summary = {"stage": stage, "examples": len(kept), "truncated": counts[TRUNCATED], "dropped": counts[DROPPED],
                "skipped_rows": skipped}
     if cache:
