@@ -11,10 +11,14 @@ benchmark's `extra_info`, which lands in the JSON report.
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # helpers beside the benchmarks (synthetic_chats)
 
 
 def _median_seconds(fn: Callable[[], object], rounds: int, warmup: int) -> float:

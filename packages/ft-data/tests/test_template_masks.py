@@ -123,3 +123,17 @@ def test_named_templates_render_generation_prompts():
     assert ChatFormat.named("alpaca").render(messages, generation_prompt=True) == "### Instruction:\nHi\n\n### Response:\n"
     with pytest.raises(Exception, match="unknown template 'chatlm' \\(did you mean 'chatml'\\?\\)"):
         ChatFormat.named("chatlm")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(CASES))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=conversations())
+def test_two_render_route_equals_the_prefix_route(smol_tokenizer, name, messages):
+    from ft_data.fast_spans import segments_by_markers
+    from ft_data.masking import segments_by_prefixes
+
+    fmt = fmt_for(smol_tokenizer, CASES[name])
+    fast = segments_by_markers(fmt, messages)
+    assert fast is not None  # these templates all take the fast route
+    assert fast == segments_by_prefixes(fmt, messages)

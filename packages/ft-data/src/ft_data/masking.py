@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from ft_core import FtError
+from ft_data.fast_spans import segments_by_markers
 from ft_data.records import Message
 from ft_data.templates import ChatFormat
 
@@ -44,8 +45,17 @@ def assistant_segments(fmt: ChatFormat, messages: list[Message], *, tools: list 
                        train_on: str = "all") -> Segments:
     """The rendered conversation cut into (text, trained) segments.
 
-    ``train_on`` is ``all`` (every assistant turn) or ``last`` (only the final one).
+    ``train_on`` is ``all`` (every assistant turn) or ``last`` (only the final one). Two renders
+    with marked contents locate the turns when the template allows it (see ft_data.fast_spans);
+    otherwise each turn is found by rendering its prefixes.
     """
+    fast = segments_by_markers(fmt, messages, tools=tools, train_on=train_on)
+    return fast if fast is not None else segments_by_prefixes(fmt, messages, tools=tools, train_on=train_on)
+
+
+def segments_by_prefixes(fmt: ChatFormat, messages: list[Message], *, tools: list | None = None,
+                         train_on: str = "all") -> Segments:
+    """Locate each assistant turn by rendering the conversation up to it: 2 renders per turn."""
     full = fmt.render(messages, tools=tools)
     turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     if train_on == "last":
@@ -65,10 +75,19 @@ def assistant_segments(fmt: ChatFormat, messages: list[Message], *, tools: list 
     return [(text, trained) for text, trained in segments if text]
 
 
+def encode_texts(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of many texts in one call, straight through the Rust tokenizer when there is one."""
+    if not texts:
+        return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return [e.ids for e in backend.encode_batch(texts, add_special_tokens=False)]
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+
 def tokenize_segments(tokenizer, batch: list[Segments]) -> list[dict[str, list[int]]]:
     """``input_ids`` and ``labels`` for each segmented example, in one tokenizer call."""
-    flat = [text for segments in batch for text, _ in segments]
-    ids = tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []
+    ids = encode_texts(tokenizer, [text for segments in batch for text, _ in segments])
     out, k = [], 0
     for segments in batch:
         input_ids: list[int] = []

@@ -1,0 +1,67 @@
+"""ft-data against LLaMA-Factory 0.9.5: 20,000 synthetic multi-turn ShareGPT conversations turned
+into packed SFT rows (cutoff 1024, packing without cross-contamination) with the SmolLM2 tokenizer.
+
+The peer runs in its own venv (benchmarks/peers/setup_llamafactory.sh) and reports the seconds of
+its own `get_dataset` call; ours is timed the same way: imports done, caches off, same worker count.
+The reported ratio is peer seconds / ft-data seconds (above 1: ft-data is faster).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from synthetic_chats import write_chats
+
+ROOT = Path(__file__).resolve().parent.parent
+PEER = ROOT / ".peers" / "llamafactory" / "bin" / "python"
+N_CHATS, CUTOFF = 20_000, 1024
+
+
+@pytest.fixture(scope="module")
+def chats(tmp_path_factory):
+    return write_chats(tmp_path_factory.mktemp("chats") / "chats.jsonl", N_CHATS)
+
+
+def run_peer(data: Path, model: str, num_proc: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / ".peers" / "stubs")}
+    done = subprocess.run([str(PEER), str(ROOT / "benchmarks/peers/llamafactory_preprocess.py"), str(data), model,
+                           "--cutoff", str(CUTOFF), "--num-proc", str(num_proc)],
+                          capture_output=True, text=True, env=env, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("num_proc", [1, 2])
+def test_packed_sft_preprocessing_vs_llamafactory(benchmark, chats, num_proc):
+    if not PEER.exists():
+        pytest.skip("peer venv missing: run benchmarks/peers/setup_llamafactory.sh")
+    import datasets  # noqa: F401  (imported before timing, as the peer's is)
+    from transformers import AutoTokenizer
+
+    from ft_data import build_dataset
+    from ft_models import model_path
+
+    model = model_path("smollm2-135m-instruct")
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    result = {}
+
+    def ours():
+        start = time.perf_counter()
+        data = build_dataset(tokenizer, [(chats, "sharegpt")], stage="sft", cutoff_len=CUTOFF, packing=True,
+                             cache=False, num_proc=num_proc if num_proc > 1 else None)
+        result.update(seconds=time.perf_counter() - start, rows=data.examples)
+
+    benchmark.pedantic(ours, rounds=1, iterations=1)
+    peer = run_peer(chats, model, num_proc)
+    ratio = peer["seconds"] / result["seconds"]
+    benchmark.extra_info.update({"baseline": "LLaMA-Factory 0.9.5 get_dataset (neat_packing)", "num_proc": num_proc,
+                                 "ft_seconds": result["seconds"], "ft_rows": result["rows"],
+                                 "peer_seconds": peer["seconds"], "peer_rows": peer["rows"],
+                                 "chats_per_s_ft": N_CHATS / result["seconds"],
+                                 "chats_per_s_peer": N_CHATS / peer["seconds"], "speedup": ratio})
+    print(f"\nnum_proc={num_proc}: ft-data {result['seconds']:.2f}s ({N_CHATS / result['seconds']:.0f} chats/s), "
+          f"LLaMA-Factory {peer['seconds']:.2f}s ({N_CHATS / peer['seconds']:.0f} chats/s) -> {ratio:.2f}x")
