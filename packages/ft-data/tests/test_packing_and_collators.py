@@ -90,3 +90,14 @@ def test_pairwise_and_kto_collators():
     kto = KTOCollator(pad_token_id=0, pad_to_multiple_of=None)(
         [{"prompt_input_ids": [1], "completion_input_ids": [2], "label": False}])
     assert kto["labels"].tolist() == [[-100, 2]] and kto["kto_label"].tolist() == [False]
+
+
+def test_arrow_packing_of_a_filtered_dataset_matches_the_list_route():
+    from datasets import Dataset
+
+    from ft_data import pack_dataset
+
+    data = examples()
+    view = Dataset.from_list(data).select([0, 2, 3, 5])  # an indices mapping, as after dropping rows
+    expected = pack_examples([data[i] for i in (0, 2, 3, 5)], 24)
+    assert pack_dataset(view, 24).to_list() == expected

@@ -94,5 +94,10 @@ def test_sft_packing_into_rows(smol_tokenizer, tmp_path):
     n = len(plain.dataset[0]["input_ids"])
     assert packed.examples == -(-30 // (128 // n))
     row = packed.dataset[0]
-    assert len(row["input_ids"]) == 128 and row["seq_lengths"] == [n] * (128 // n)
+    assert len(row["input_ids"]) == n * (128 // n) and row["seq_lengths"] == [n] * (128 // n)
     assert row["position_ids"][:n] == list(range(n)) and row["position_ids"][n] == 0
+    assert row["input_ids"][:n] == plain.dataset[0]["input_ids"]
+    assert row["labels"][0] == -100 and row["labels"][n] == -100 and row["labels"][1:n] == plain.dataset[0]["labels"][1:]
+    # the Arrow route and the list route pack identically
+    from ft_data import pack_examples
+    assert pack_examples(plain.dataset.to_list(), 128) == packed.dataset.to_list()

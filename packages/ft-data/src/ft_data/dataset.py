@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ft_core import FtError, atomic_dir, atomic_write_text, did_you_mean, ft_home
 from ft_data.loading import load_records
-from ft_data.packing import pack_examples
+from ft_data.packing import pack_dataset
 from ft_data.records import record_kind
 from ft_data.registry import DatasetSpec, load_spec
 from ft_data.stages import STAGES
@@ -134,13 +134,15 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
     raw = Dataset.from_dict({"record": [json.dumps(r, ensure_ascii=False) for r in records]})
     mapped = raw.map(batch_fn, batched=True, batch_size=256, remove_columns=["record"], num_proc=num_proc,
                      desc=f"tokenizing for {stage}")
-    counts = Counter(mapped[STATUS])
-    kept = mapped.filter(lambda s: s != DROPPED, input_columns=STATUS).remove_columns(STATUS)
+    statuses = mapped[STATUS]
+    counts = Counter(statuses)
+    kept = mapped.remove_columns(STATUS)
+    if counts[DROPPED]:
+        kept = kept.select([i for i, s in enumerate(statuses) if s != DROPPED])
     if len(kept) == 0:
         raise FtError(f"no {stage} example keeps a trained token within cutoff_len={cutoff_len}; raise cutoff_len")
     if packing:
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        kept = Dataset.from_list(pack_examples(kept.to_list(), cutoff_len, pad))
+        kept = pack_dataset(kept, cutoff_len)
     summary = {"stage": stage, "examples": len(kept), "truncated": counts[TRUNCATED], "dropped": counts[DROPPED],
                "skipped_rows": skipped}
     if cache:

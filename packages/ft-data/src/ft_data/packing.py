@@ -56,9 +56,10 @@ def plan_rows(lengths: list[int], max_length: int) -> list[list[int]]:
     return rows
 
 
-def pack_examples(examples: list[dict], max_length: int, pad_token_id: int) -> list[dict]:
-    """Rows of exactly ``max_length`` tokens with ``input_ids``, ``labels``, ``position_ids`` and
-    ``seq_lengths`` (the packed examples' lengths; the padding forms its own trailing sequence)."""
+def pack_examples(examples: list[dict], max_length: int, pad_token_id: int | None = None) -> list[dict]:
+    """Rows of up to ``max_length`` tokens with ``input_ids``, ``labels``, ``position_ids`` and
+    ``seq_lengths`` (the packed examples' lengths). With ``pad_token_id`` every row is padded to
+    exactly ``max_length``, the padding forming its own trailing sequence; otherwise the collator pads."""
     examples = [{"input_ids": e["input_ids"][:max_length], "labels": e["labels"][:max_length]} for e in examples]
     packed = []
     for members in plan_rows([len(e["input_ids"]) for e in examples], max_length):
@@ -72,7 +73,44 @@ def pack_examples(examples: list[dict], max_length: int, pad_token_id: int) -> l
             labels += [IGNORE_INDEX] + e["labels"][1:]
             positions += list(range(len(e["input_ids"])))
             lengths.append(len(e["input_ids"]))
-        pad = max_length - len(ids)
+        pad = max_length - len(ids) if pad_token_id is not None else 0
         packed.append({"input_ids": ids + [pad_token_id] * pad, "labels": labels + [IGNORE_INDEX] * pad,
                        "position_ids": positions + list(range(pad)), "seq_lengths": lengths})
     return packed
+
+
+def pack_dataset(dataset, max_length: int):
+    """``pack_examples`` for a ``datasets.Dataset``, done on the Arrow columns with numpy.
+
+    Rows hold up to ``max_length`` tokens (the collator pads them); columns are ``input_ids``,
+    ``labels``, ``position_ids`` and ``seq_lengths``.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from datasets import Dataset
+
+    table = dataset.data.table if hasattr(dataset.data, "table") else dataset.data
+    if dataset._indices is not None:  # a filtered view: materialize the selected rows first
+        table = table.take(dataset._indices.column(0))
+    lengths = pc.list_value_length(table.column("input_ids")).to_numpy()
+    plan = plan_rows(lengths.tolist(), max_length)
+    order = np.fromiter((i for row in plan for i in row), dtype=np.int64, count=len(lengths))
+    taken = table.select(["input_ids", "labels"]).take(pa.array(order))
+    ordered_lengths = lengths[order]
+    starts = np.concatenate([[0], np.cumsum(ordered_lengths)[:-1]])
+    ids = pc.list_flatten(taken.column("input_ids")).to_numpy(zero_copy_only=False)
+    labels = pc.list_flatten(taken.column("labels")).to_numpy(zero_copy_only=False).copy()
+    labels[starts] = IGNORE_INDEX
+    positions = np.arange(len(ids)) - np.repeat(starts, ordered_lengths)
+    per_row = np.array([len(row) for row in plan])
+    row_tokens = np.add.reduceat(ordered_lengths, np.concatenate([[0], np.cumsum(per_row)[:-1]]))
+    token_offsets = pa.array(np.concatenate([[0], np.cumsum(row_tokens)]).astype(np.int32))
+    seq_offsets = pa.array(np.concatenate([[0], np.cumsum(per_row)]).astype(np.int32))
+
+    def lists(values):
+        return pa.ListArray.from_arrays(token_offsets, pa.array(values))
+
+    packed = pa.table({"input_ids": lists(ids), "labels": lists(labels), "position_ids": lists(positions),
+                       "seq_lengths": pa.ListArray.from_arrays(seq_offsets, pa.array(ordered_lengths))})
+    return Dataset(packed)
