@@ -11,12 +11,12 @@ ROWS = [{"messages": [{"role": "user", "content": f"What is {a} plus {a}?"},
                       {"role": "assistant", "content": f"{a} plus {a} is {2 * a}."}]} for a in range(40)]
 
 
-def write_config(tmp_path: Path, model_dir: Path, max_steps: int, adapter: str = "lora") -> Path:
+def write_config(tmp_path: Path, model_dir: Path, max_steps: int, adapter: str = "lora", **data_options) -> Path:
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
     config = {
         "model": {"source": str(model_dir), "dtype": "float32"},
-        "data": {"train": ["train.jsonl"], "cutoff_len": 64},
+        "data": {"train": ["train.jsonl"], "cutoff_len": 64, **data_options},
         "adapter": {"type": adapter, "r": 4, "alpha": 8},
         "train": {"output_dir": str(tmp_path / "out"), "max_steps": max_steps, "per_device_train_batch_size": 4,
                   "learning_rate": 1e-2, "logging_steps": 2, "save_steps": 3, "seed": 0},
@@ -40,7 +40,7 @@ def test_sft_lora_writes_a_complete_output_dir_and_resumes(tmp_path, tiny_chat_d
     losses = [r for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
     assert [r["step"] for r in losses] == [2, 4, 6]
     assert losses[-1]["loss"] < losses[0]["loss"]  # it learns
-    assert "40 training examples (0 truncated, 0 dropped" in capsys.readouterr().out
+    assert "40 sft examples (0 truncated, 0 dropped" in capsys.readouterr().out
 
     # Running again with more steps resumes from checkpoint-6 and logs no step twice.
     result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=8))
@@ -62,3 +62,13 @@ def test_plot_needs_logged_loss(tmp_path):
     assert plot_loss(metrics, tmp_path / "loss.png") is None
     metrics.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 2, "eval_loss": 1.7}\n')
     assert plot_loss(metrics, tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, capsys):
+    result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=4, packing=True, train_on="last", cutoff_len=128))
+    out = capsys.readouterr().out
+    rows = int(out.split("ft: ")[1].split(" sft examples")[0])
+    assert rows <= 20  # 40 conversations of under 64 tokens packed into rows of 128
+    losses = [r["loss"] for r in read_metrics(result.metrics_file) if "loss" in r]
+    assert len(losses) == 2 and all(loss > 0 for loss in losses)

@@ -31,6 +31,13 @@ class DataFile(_Section):
 class DataSection(_Section):
     train: list[DataFile] = Field(min_length=1)
     cutoff_len: int = Field(default=1024, gt=0)
+    template: str | None = None  # a named template instead of the tokenizer's own
+    system: str | None = None  # replaces every system message
+    default_system: str | None = None  # used when a conversation has none
+    train_on: Literal["all", "last"] = "all"  # assistant turns that carry labels
+    packing: bool = False
+    on_bad_row: Literal["error", "skip"] = "error"
+    num_proc: int | None = Field(default=None, gt=0)
 
     @field_validator("train", mode="before")
     @classmethod
