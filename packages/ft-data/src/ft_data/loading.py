@@ -76,9 +76,18 @@ def load_records(path: str | Path, format: str = "auto", *, on_bad_row: str = "e
     rows = read_rows(path)
     if not rows:
         raise FtError(f"data file {path} has no rows")
-    convert = converter or _converter(path, rows, format)
     loaded = Loaded([])
+    convert_rows(path, rows, converter or _converter(path, rows, format), loaded, on_bad_row)
+    return loaded
+
+
+def convert_rows(path: Path, rows: list[tuple[int, dict]], convert, loaded: Loaded, on_bad_row: str,
+                 limit: int | None = None) -> None:
+    """Append each row's record to ``loaded`` (at most ``limit`` records in all); a bad row raises
+    an error naming file, row and key, or is listed in ``loaded.skipped``."""
     for n, row in rows:
+        if limit is not None and len(loaded.records) >= limit:
+            return
         try:
             loaded.records.append(convert(row))
             loaded.rows.append(n)
@@ -86,7 +95,6 @@ def load_records(path: str | Path, format: str = "auto", *, on_bad_row: str = "e
             if on_bad_row == "error":
                 raise FtError(f"{path} row {n}: {e}") from None
             loaded.skipped.append(f"{path} row {n}: {e}")
-    return loaded
 
 
 def load_conversations(path: str | Path, format: str = "auto") -> list[Conversation]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from ft_core import FtError, did_you_mean
 from ft_data.formats import CONVERTERS, AlpacaToMessages, ShareGPTToMessages
 from ft_data.formats._errors import RowError
-from ft_data.loading import Loaded, read_rows
+from ft_data.loading import Loaded, convert_rows, read_rows
 from ft_data.records import Record
 
 SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".arrow")
@@ -126,16 +126,7 @@ def load_spec(spec: DatasetSpec, *, on_bad_row: str = "error") -> Loaded:
     loaded = Loaded([])
     for path in _files(spec.path):
         rows = read_rows(path) if path.suffix in (".json", ".jsonl") else _table_rows(path)
-        for n, row in rows:
-            if spec.max_samples is not None and len(loaded.records) >= spec.max_samples:
-                return loaded
-            try:
-                loaded.records.append(convert(row))
-                loaded.rows.append(n)
-            except RowError as e:
-                if on_bad_row == "error":
-                    raise FtError(f"{path} row {n}: {e}") from None
-                loaded.skipped.append(f"{path} row {n}: {e}")
+        convert_rows(path, rows, convert, loaded, on_bad_row, limit=spec.max_samples)
     return loaded
 
 
