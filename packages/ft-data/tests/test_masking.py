@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from ft_data import build_sft_dataset
+from ft_data import build_dataset
 
 CONVERSATION = [
     {"role": "user", "content": "Hi there"},
@@ -19,7 +19,7 @@ def test_sft_dataset_truncates_and_counts_dropped(smol_tokenizer, tmp_path):
     short = {"messages": CONVERSATION}
     path = tmp_path / "d.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in (long_user, long_answer, short)))
-    data = build_sft_dataset(smol_tokenizer, [(path, "auto")], cutoff_len=64)
+    data = build_dataset(smol_tokenizer, [(path, "auto")], stage="sft", cutoff_len=64)
     assert (data.examples, data.truncated, data.dropped) == (2, 1, 1)
     assert data.summary().startswith("2 sft examples (1 truncated, 1 dropped")
     assert set(data.dataset.column_names) == {"input_ids", "attention_mask", "labels"}

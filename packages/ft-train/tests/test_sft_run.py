@@ -65,10 +65,18 @@ def test_plot_needs_logged_loss(tmp_path):
 
 
 @pytest.mark.slow
-def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, capsys):
+def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, capsys, monkeypatch):
+    from ft_data import SFTCollator
+
+    seen = []
+    collate = SFTCollator.__call__
+    monkeypatch.setattr(SFTCollator, "__call__", lambda self, f: seen.append(collate(self, f)) or seen[-1])
     result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=4, packing=True, train_on="last", cutoff_len=128))
     out = capsys.readouterr().out
     rows = int(out.split("ft: ")[1].split(" sft examples")[0])
     assert rows <= 20  # 40 conversations of under 64 tokens packed into rows of 128
     losses = [r["loss"] for r in read_metrics(result.metrics_file) if "loss" in r]
     assert len(losses) == 2 and all(loss > 0 for loss in losses)
+    # what reached the model: restarting position_ids and no attention mask (else examples would mix)
+    batch = seen[0]
+    assert "attention_mask" not in batch and (batch["position_ids"][:, 1:] == 0).any()

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ft_data.records import Message
-from ft_data.templates import ChatFormat
+from ft_data.records import Message, trained_turns
+from ft_data.templates import ChatFormat, end_of_turn
 
 OPEN, CLOSE = "\ue000", "\ue001"
 _MARKED = re.compile(f"{OPEN}(.*?){CLOSE}", re.DOTALL)
@@ -34,9 +34,7 @@ def _probe(template: str, tokens: tuple) -> tuple[str, str] | None:
     at = full.find(_PROBE[1])
     if not full.startswith(prompt) or at < len(prompt):
         return None
-    tail = full[at + len(_PROBE[1]) :]
-    marker = re.match(r"\s*\S*", tail).group()
-    return full[len(prompt) : at], marker if marker.strip() else ""
+    return full[len(prompt) : at], end_of_turn(full[at + len(_PROBE[1]) :])
 
 
 def segments_by_markers(fmt: ChatFormat, messages: list[Message], *, tools: list | None = None,
@@ -46,9 +44,7 @@ def segments_by_markers(fmt: ChatFormat, messages: list[Message], *, tools: list
     if probe is None or any(OPEN in m["content"] or CLOSE in m["content"] for m in messages):
         return None
     prefix, eot = probe
-    turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
-    if train_on == "last":
-        turns = turns[-1:]
+    turns = trained_turns(messages, train_on)
     chosen = set(turns)
     marked = [{**m, "content": f"{OPEN}{m['content']}{CLOSE}"} if i in chosen else m for i, m in enumerate(messages)]
     marked_text = fmt.render(marked, tools=tools)

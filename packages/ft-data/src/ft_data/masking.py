@@ -1,32 +1,23 @@
-"""Label masks derived from the chat template itself.
+"""Label masks derived from the chat template itself, never from per-model rules.
 
-Each assistant turn is located by rendering the conversation up to the turn (with the generation
-prompt) and up to the end of the turn, and diffing: no per-model rules. The text is then cut into
-segments at those boundaries and each segment is tokenized on its own, so a labelled span holds
-exactly the turn's tokens (as they are produced at inference, after the prompt) and no token
-straddles prompt and answer.
+Assistant turns are located by two renders with marked contents (ft_data.fast_spans) or, where a
+template does not allow that, by rendering the conversation up to each turn (with the generation
+prompt) and up to its end, and diffing. The text is then cut into segments at those boundaries and
+each segment is tokenized on its own, so a labelled span holds exactly the turn's tokens (as they
+are produced at inference, after the prompt) and no token straddles prompt and answer.
 """
 
 from __future__ import annotations
 
-import re
+import os
 
 from ft_core import FtError
 from ft_data.fast_spans import segments_by_markers
-from ft_data.records import Message
-from ft_data.templates import ChatFormat
+from ft_data.records import Message, trained_turns
+from ft_data.templates import ChatFormat, end_of_turn
 
 IGNORE_INDEX = -100
 Segments = list[tuple[str, bool]]  # (text, trained)
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _turn_end(full: str, upto: str, start: int, content: str) -> int:
@@ -35,10 +26,8 @@ def _turn_end(full: str, upto: str, start: int, content: str) -> int:
     closing text the template adds after the last turn (Phi-3's final EOS) left out."""
     found = upto.find(content, start) if content else start
     if found < 0:  # the template rewrote the content: end where this turn's render stops agreeing
-        return max(start, len(full[: _common_prefix(full, upto)].rstrip()))
-    tail = upto[found + len(content) :]
-    marker = re.match(r"\s*\S*", tail).group()
-    return found + len(content) + (len(marker) if marker.strip() else 0)
+        return max(start, len(os.path.commonprefix([full, upto]).rstrip()))
+    return found + len(content) + len(end_of_turn(upto[found + len(content) :]))
 
 
 def assistant_segments(fmt: ChatFormat, messages: list[Message], *, tools: list | None = None,
@@ -57,12 +46,9 @@ def segments_by_prefixes(fmt: ChatFormat, messages: list[Message], *, tools: lis
                          train_on: str = "all") -> Segments:
     """Locate each assistant turn by rendering the conversation up to it: 2 renders per turn."""
     full = fmt.render(messages, tools=tools)
-    turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
-    if train_on == "last":
-        turns = turns[-1:]
     segments: Segments = []
     cursor = 0
-    for i in turns:
+    for i in trained_turns(messages, train_on):
         before = fmt.render(messages[:i], generation_prompt=True, tools=tools)
         upto = fmt.render(messages[: i + 1], tools=tools)
         end = _turn_end(full, upto, len(before), messages[i]["content"])
@@ -99,17 +85,6 @@ def tokenize_segments(tokenizer, batch: list[Segments]) -> list[dict[str, list[i
             labels += piece if trained else [IGNORE_INDEX] * len(piece)
         out.append({"input_ids": input_ids, "labels": labels})
     return out
-
-
-def assistant_spans(tokenizer, messages: list[Message]) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered conversation and the character span of each assistant turn."""
-    segments = assistant_segments(ChatFormat.for_tokenizer(tokenizer), messages)
-    spans, pos = [], 0
-    for text, trained in segments:
-        if trained:
-            spans.append((pos, pos + len(text)))
-        pos += len(text)
-    return "".join(t for t, _ in segments), spans
 
 
 def tokenize_conversation(tokenizer, messages: list[Message], max_length: int | None = None, *,

@@ -28,3 +28,9 @@ def record_kind(record: Record) -> RecordKind:
     if "text" in record:
         return "text"
     return "conversation"
+
+
+def trained_turns(messages: list[Message], train_on: str = "all") -> list[int]:
+    """Indices of the assistant turns that carry labels: all of them, or only the last."""
+    turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    return turns[-1:] if train_on == "last" else turns

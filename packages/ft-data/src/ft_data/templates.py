@@ -3,6 +3,7 @@ and system prompt handling (override, or a default when a conversation has none)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ft_core import FtError, did_you_mean
@@ -82,3 +83,10 @@ class ChatFormat:
             return ""
         return compile_chat_template(self.template).render(
             messages=messages, tools=tools, add_generation_prompt=generation_prompt, **self.special_tokens)
+
+
+def end_of_turn(tail: str) -> str:
+    """The end-of-turn marker at the start of the text after an assistant content: its first
+    non-blank run with any blank lead-in (``<|im_end|>``, ``\n<|end|>``), or '' if it is all blank."""
+    marker = re.match(r"\s*\S*", tail).group()
+    return marker if marker.strip() else ""

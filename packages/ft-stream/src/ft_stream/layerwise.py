@@ -54,7 +54,8 @@ class LayerwiseModel:
             self.model = AutoModelForCausalLM.from_config(self.config, dtype=dtype)
         self.model.eval()
         self.layers = decoder_layers(self.model, self.config.num_hidden_layers)
-        self._layer_prefix = {layer: name + "." for name, layer in self.model.named_modules() if layer in set(self.layers)}
+        layers = set(self.layers)
+        self._layer_prefix = {m: name + "." for name, m in self.model.named_modules() if m in layers}
         self._load_resident()
         for layer in self.layers:
             layer.register_forward_pre_hook(self._before_layer)

@@ -36,7 +36,7 @@ def run_training(config_path: str | Path) -> TrainResult:
     Example:
         >>> result = run_training("examples/sft_lora_demo.yaml")  # doctest: +SKIP
         >>> sorted(p.name for p in result.output_dir.iterdir())  # doctest: +SKIP
-        ['adapter', 'checkpoint-90', 'loss.png', 'metrics.jsonl', 'run_config.yaml']
+        ['adapter', 'checkpoint-47', 'loss.png', 'metrics.jsonl', 'run_config.yaml']
     """
     from trl import SFTConfig
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ft_core import FtError
-from ft_data import SFTCollator, build_sft_dataset
+from ft_data import SFTCollator, build_dataset
 from ft_models import add_lora, load_model, load_tokenizer, trainable_parameters
 from ft_train.config import RunConfig
 from ft_train.defaults import trainer_defaults
@@ -35,9 +35,9 @@ def run_sft(config: RunConfig, config_path: Path, sft_args, resume: str | bool |
     tokenizer = load_tokenizer(config.model.source, revision=config.model.revision,
                                trust_remote_code=config.model.trust_remote_code)
     d = config.data
-    data = build_sft_dataset(tokenizer, [(f.path, f.format) for f in d.train], cutoff_len=d.cutoff_len,
-                             template=d.template, system=d.system, default_system=d.default_system,
-                             train_on=d.train_on, packing=d.packing, on_bad_row=d.on_bad_row, num_proc=d.num_proc)
+    data = build_dataset(tokenizer, [(f.path, f.format) for f in d.train], stage="sft", cutoff_len=d.cutoff_len,
+                         template=d.template, system=d.system, default_system=d.default_system,
+                         train_on=d.train_on, packing=d.packing, on_bad_row=d.on_bad_row, num_proc=d.num_proc)
     print(f"ft: {data.summary()}", flush=True)
     for problem in data.skipped_rows[:5]:
         print(f"ft: skipped {problem}", flush=True)
