@@ -58,7 +58,8 @@ def test_bad_keys_are_named_with_a_suggestion(tmp_path, old, new, expected):
     assert "\n" not in str(info.value)
 
 
-def test_unknown_trainer_key_suggests_the_trl_field(tmp_path):
+def test_unknown_trainer_key_suggests_the_trl_field(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     path = write(tmp_path, GOOD.replace("learning_rate", "lerning_rate"))
     with pytest.raises(FtError, match=r"unknown key 'train.lerning_rate' \(did you mean 'learning_rate'\?\)"):
         run_training(path)
@@ -77,7 +78,9 @@ def test_missing_data_file_is_named_before_any_model_loads(tmp_path):
         load_run_config(write(tmp_path, GOOD))
 
 
-def test_unknown_model_is_named(tmp_path):
+def test_unknown_model_is_named_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # output_dir "out" is relative to the working directory
     path = write(tmp_path, GOOD.replace("source: smollm2-135m-instruct", "source: not-a-model"))
     with pytest.raises(FtError, match="unknown model 'not-a-model'"):
         run_training(path)
+    assert not (tmp_path / "out").exists()

@@ -9,6 +9,7 @@ import yaml
 from transformers.trainer_utils import get_last_checkpoint
 
 from ft_core import atomic_dir, atomic_write_text
+from ft_models import resolve_source
 from ft_train.config import RunConfig, check_trainer_args, load_run_config
 from ft_train.metrics import METRICS_FILE, PLOT_FILE
 from ft_train.stages.sft import make_sft_config, run_sft
@@ -44,6 +45,7 @@ def run_training(config_path: str | Path) -> TrainResult:
     config = load_run_config(config_path)
     check_trainer_args(config_path, SFTConfig, config.train.trainer_args)
     sft_args = make_sft_config(config, config_path)
+    resolve_source(config.model.source)  # an unknown model fails before anything is written
     out = Path(config.train.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / CONFIG_COPY, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
