@@ -10,6 +10,7 @@ benchmark's `extra_info`, which lands in the JSON report.
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -19,6 +20,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside the benchmarks (synthetic_chats)
+# The test suite turns the Rust tokenizer's threads off (the root conftest, for forking tests);
+# benchmarks measure what users get, so every tool here, peers included, runs with the defaults.
+if os.environ.get("TOKENIZERS_PARALLELISM") == "false":
+    del os.environ["TOKENIZERS_PARALLELISM"]
 
 
 def _median_seconds(fn: Callable[[], object], rounds: int, warmup: int) -> float:

@@ -3,7 +3,10 @@ into packed SFT rows (cutoff 1024, packing without cross-contamination) with the
 
 The peer runs in its own venv (benchmarks/peers/setup_llamafactory.sh) and reports the seconds of
 its own `get_dataset` call; ours is timed the same way: imports done, caches off, same worker count.
-The reported ratio is peer seconds / ft-data seconds (above 1: ft-data is faster).
+The reported ratio is peer seconds / ft-data seconds (above 1: ft-data is faster). Both run with
+the libraries' default threading (benchmarks/conftest.py undoes the test suite's
+TOKENIZERS_PARALLELISM=false): ft-data's one process then uses the Rust tokenizer's threads on
+every core, LLaMA-Factory encodes text by text.
 """
 
 from __future__ import annotations

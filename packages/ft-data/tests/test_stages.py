@@ -101,3 +101,28 @@ def test_sft_packing_into_rows(smol_tokenizer, tmp_path):
     # the Arrow route and the list route pack identically
     from ft_data import pack_examples
     assert pack_examples(plain.dataset.to_list(), 128) == packed.dataset.to_list()
+
+
+@pytest.mark.parametrize("packing", [False, True])
+def test_column_routes_equal_the_row_route(smol_tokenizer, tmp_path, monkeypatch, packing):
+    """The flat-column routes (one process with the tokenizer on a thread over several chunks, and
+    worker processes) give the same rows and counts as the per-example row route: truncated (the
+    4-turn chat, the long answer), dropped (a long prompt pushes the only answer past the cutoff), kept."""
+    from ft_data import columns
+    from ft_data.stages import COLUMNAR
+
+    long_prompt = [{"role": "user", "content": "word " * 80}, {"role": "assistant", "content": "late"}]
+    long_answer = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "go " * 80}]
+    files = write(tmp_path, [{"messages": m} for m in ([CHAT, long_prompt, long_answer, CHAT[:2]] * 9)])
+
+    def build(**options):
+        return build_dataset(smol_tokenizer, files, stage="sft", cutoff_len=40, packing=packing, cache=False, **options)
+
+    monkeypatch.setattr(columns, "CHUNK", 5)  # several chunks in flight
+    one, workers = build(), build(num_proc=2)
+    monkeypatch.delitem(COLUMNAR, "sft")
+    rows = build()
+    for got in (one, workers):
+        assert (got.truncated, got.dropped, got.examples) == (rows.truncated, rows.dropped, rows.examples)
+        assert got.dataset.to_list() == rows.dataset.to_list()
+    assert (rows.truncated, rows.dropped) == (18, 9) and (packing or rows.examples == 27)

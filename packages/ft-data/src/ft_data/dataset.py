@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,10 @@ from pathlib import Path
 
 from ft_core import FtError, atomic_dir, atomic_write_text, did_you_mean, ft_home
 from ft_data.loading import load_records
-from ft_data.packing import pack_dataset
+from ft_data.packing import pack_columns, pack_dataset
 from ft_data.records import record_kind
 from ft_data.registry import DatasetSpec, load_spec
-from ft_data.stages import STAGES
+from ft_data.stages import COLUMNAR, STAGES
 from ft_data.stages._common import DROPPED, TRUNCATED
 from ft_data.templates import ChatFormat
 
@@ -106,7 +107,7 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
         >>> print(data.summary())  # doctest: +SKIP
         369 sft examples (0 truncated, 0 dropped for having no trained token within the cutoff, 0 bad rows skipped)
     """
-    from datasets import Dataset, load_from_disk
+    from datasets import load_from_disk
 
     if stage not in STAGES:
         raise FtError(f"unknown stage '{stage}'{did_you_mean(stage, STAGES)}; known: {', '.join(STAGES)}")
@@ -123,6 +124,40 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
         summary = json.loads((folder / "summary.json").read_text())
         return TokenizedData(load_from_disk(str(folder / "arrow")), from_cache=True, **summary)
     records, skipped = _load(files, stage, on_bad_row)
+    if stage in COLUMNAR:  # flat arrays; the tokenizer overlaps rendering (in this process or in workers)
+        kept, counts = _columnar(tokenizer, fmt, records, stage, cutoff_len, train_on, packing, num_proc)
+    else:
+        kept, counts = _by_rows(tokenizer, fmt, records, stage, cutoff_len, train_on, num_proc)
+        if packing and len(kept):
+            kept = pack_dataset(kept, cutoff_len)
+    if len(kept) == 0:
+        raise FtError(f"no {stage} example keeps a trained token within cutoff_len={cutoff_len}; raise cutoff_len")
+    summary = {"stage": stage, "examples": len(kept), "truncated": counts[TRUNCATED], "dropped": counts[DROPPED],
+               "skipped_rows": skipped}
+    if cache:
+        with atomic_dir(folder) as tmp:
+            kept.save_to_disk(str(tmp / "arrow"))
+            atomic_write_text(tmp / "summary.json", json.dumps(summary))
+        kept = load_from_disk(str(folder / "arrow"))
+    return TokenizedData(kept, **summary)
+
+
+def _columnar(tokenizer, fmt, records, stage, cutoff_len, train_on, packing, num_proc):
+    from datasets import Dataset
+
+    columns, truncated, dropped = COLUMNAR[stage](tokenizer, fmt, records, cutoff_len, train_on, num_proc)
+    if dropped.any():
+        columns = columns.select(~dropped)
+    table = pack_columns(columns, cutoff_len) if packing else columns.to_table()
+    counts = Counter({TRUNCATED: int(truncated.sum()), DROPPED: int(dropped.sum())})
+    # a fresh fingerprint: datasets would otherwise hash every token to make one
+    return (Dataset(table, fingerprint=uuid.uuid4().hex) if table.num_rows else Dataset.from_dict({})), counts
+
+
+def _by_rows(tokenizer, fmt, records, stage, cutoff_len, train_on, num_proc):
+    """Every stage: per-example rows, in worker processes through datasets.map when ``num_proc`` > 1."""
+    from datasets import Dataset
+
     tokenize = STAGES[stage][1]
 
     def columns_of(batch_records: list[dict]) -> dict[str, list]:
@@ -131,7 +166,7 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
         columns[STATUS] = [status for _, status in rows]
         return columns
 
-    if num_proc and num_proc > 1:  # worker processes through datasets.map
+    if num_proc and num_proc > 1:
         raw = Dataset.from_dict({"record": [json.dumps(r, ensure_ascii=False) for r in records]})
         mapped = raw.map(lambda batch: columns_of([json.loads(r) for r in batch["record"]]), batched=True,
                          batch_size=1024, remove_columns=["record"], num_proc=num_proc, keep_in_memory=True,
@@ -143,15 +178,4 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
     kept = mapped.remove_columns(STATUS)
     if counts[DROPPED]:
         kept = kept.select([i for i, s in enumerate(statuses) if s != DROPPED])
-    if len(kept) == 0:
-        raise FtError(f"no {stage} example keeps a trained token within cutoff_len={cutoff_len}; raise cutoff_len")
-    if packing:
-        kept = pack_dataset(kept, cutoff_len)
-    summary = {"stage": stage, "examples": len(kept), "truncated": counts[TRUNCATED], "dropped": counts[DROPPED],
-               "skipped_rows": skipped}
-    if cache:
-        with atomic_dir(folder) as tmp:
-            kept.save_to_disk(str(tmp / "arrow"))
-            atomic_write_text(tmp / "summary.json", json.dumps(summary))
-        kept = load_from_disk(str(folder / "arrow"))
-    return TokenizedData(kept, **summary)
+    return kept, counts

@@ -2,7 +2,9 @@
 
 Each assistant content is wrapped in private-use marker characters and the conversation is
 rendered once with markers and once without. Where stripping the markers gives the plain render
-exactly, the marker positions are the contents' positions. What a template writes between the
+exactly, the marker positions are the contents' positions. Where the template's syntax tree shows
+it prints contents untouched (ft_data.template_check), stripping the markers *is* the plain render
+and the second render is skipped. What a template writes between the
 generation prompt and the content (Mistral's space) and the end-of-turn marker after it are probed
 once per template. Anything that does not check out returns None, and the caller falls back to
 rendering prefixes, so this is only ever a faster route to the same segments.
@@ -14,6 +16,7 @@ import re
 from functools import lru_cache
 
 from ft_data.records import Message, trained_turns
+from ft_data.template_check import passes_contents_through
 from ft_data.templates import ChatFormat, end_of_turn
 
 OPEN, CLOSE = "\ue000", "\ue001"
@@ -48,7 +51,6 @@ def segments_by_markers(fmt: ChatFormat, messages: list[Message], *, tools: list
     chosen = set(turns)
     marked = [{**m, "content": f"{OPEN}{m['content']}{CLOSE}"} if i in chosen else m for i, m in enumerate(messages)]
     marked_text = fmt.render(marked, tools=tools)
-    full = fmt.render(messages, tools=tools)
     spans, plain, cursor = [], [], 0
     for match in _MARKED.finditer(marked_text):
         plain.append(marked_text[cursor : match.start()])
@@ -57,6 +59,7 @@ def segments_by_markers(fmt: ChatFormat, messages: list[Message], *, tools: list
         spans.append((start, start + len(match.group(1))))
         cursor = match.end()
     plain.append(marked_text[cursor:])
+    full = "".join(plain) if passes_contents_through(fmt.template) else fmt.render(messages, tools=tools)
     if "".join(plain) != full or len(spans) != len(turns):
         return None
     segments, cursor = [], 0

@@ -80,37 +80,51 @@ def pack_examples(examples: list[dict], max_length: int, pad_token_id: int | Non
 
 
 def pack_dataset(dataset, max_length: int):
-    """``pack_examples`` for a ``datasets.Dataset``, done on the Arrow columns with numpy.
-
-    Rows hold up to ``max_length`` tokens (the collator pads them); columns are ``input_ids``,
-    ``labels``, ``position_ids`` and ``seq_lengths``.
+    """``pack_examples`` for a ``datasets.Dataset`` of ``input_ids``/``labels``, done on the Arrow
+    columns with numpy. Rows hold up to ``max_length`` tokens (the collator pads them); columns are
+    ``input_ids``, ``labels``, ``position_ids`` and ``seq_lengths``.
     """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
     from datasets import Dataset
 
+    from ft_data.columns import TokenColumns
+
     table = dataset.data.table if hasattr(dataset.data, "table") else dataset.data
     if dataset._indices is not None:  # a filtered view: materialize the selected rows first
         table = table.take(dataset._indices.column(0))
-    lengths = pc.list_value_length(table.column("input_ids")).to_numpy()
+    ids = table.column("input_ids").combine_chunks()
+    labels = table.column("labels").combine_chunks()
+    offsets = ids.offsets.to_numpy().astype(np.int64)
+    columns = TokenColumns(pc.list_flatten(ids).to_numpy(zero_copy_only=False).astype(np.int64),
+                           pc.list_flatten(labels).to_numpy(zero_copy_only=False).astype(np.int64),
+                           offsets - offsets[0])
+    return Dataset(pack_columns(columns, max_length)) if len(table) else Dataset(pa.table({}))
+
+
+def pack_columns(columns, max_length: int):
+    """Packed rows (a ``pyarrow.Table``) from ft_data.columns.TokenColumns; see ``pack_dataset``."""
+    import numpy as np
+    import pyarrow as pa
+
+    lengths = np.minimum(columns.lengths, max_length)
+    if (lengths < columns.lengths).any():
+        columns, _ = columns.cut(max_length)
     plan = plan_rows(lengths.tolist(), max_length)
     order = np.fromiter((i for row in plan for i in row), dtype=np.int64, count=len(lengths))
-    taken = table.select(["input_ids", "labels"]).take(pa.array(order))
+    ordered = columns.select(order)
     ordered_lengths = lengths[order]
-    starts = np.concatenate([[0], np.cumsum(ordered_lengths)[:-1]])
-    ids = pc.list_flatten(taken.column("input_ids")).to_numpy(zero_copy_only=False)
-    labels = pc.list_flatten(taken.column("labels")).to_numpy(zero_copy_only=False).copy()
-    labels[starts] = IGNORE_INDEX
+    starts = ordered.offsets[:-1]
+    ids, labels = ordered.ids, ordered.labels.copy()
+    labels[starts[ordered_lengths > 0]] = IGNORE_INDEX
     positions = np.arange(len(ids)) - np.repeat(starts, ordered_lengths)
-    per_row = np.array([len(row) for row in plan])
-    row_tokens = np.add.reduceat(ordered_lengths, np.concatenate([[0], np.cumsum(per_row)[:-1]]))
-    token_offsets = pa.array(np.concatenate([[0], np.cumsum(row_tokens)]).astype(np.int32))
-    seq_offsets = pa.array(np.concatenate([[0], np.cumsum(per_row)]).astype(np.int32))
+    per_row = np.array([len(row) for row in plan], dtype=np.int64)
+    seq_offsets = np.concatenate([[0], np.cumsum(per_row)]).astype(np.int32)
+    token_offsets = pa.array(ordered.offsets[seq_offsets].astype(np.int32))
 
     def lists(values):
         return pa.ListArray.from_arrays(token_offsets, pa.array(values))
 
-    packed = pa.table({"input_ids": lists(ids), "labels": lists(labels), "position_ids": lists(positions),
-                       "seq_lengths": pa.ListArray.from_arrays(seq_offsets, pa.array(ordered_lengths))})
-    return Dataset(packed)
+    return pa.table({"input_ids": lists(ids), "labels": lists(labels), "position_ids": lists(positions),
+                     "seq_lengths": pa.ListArray.from_arrays(pa.array(seq_offsets), pa.array(ordered_lengths))})

@@ -4,7 +4,7 @@ from ft_data.stages.kto import tokenize_kto
 from ft_data.stages.pairwise import tokenize_pairwise
 from ft_data.stages.prompt import tokenize_prompt
 from ft_data.stages.pt import tokenize_pt
-from ft_data.stages.sft import tokenize_sft
+from ft_data.stages.sft import sft_columns, tokenize_sft
 
 # stage -> (record kinds it accepts, tokenizer function)
 STAGES = {
@@ -18,4 +18,7 @@ STAGES = {
     "grpo": (("conversation", "preference", "kto"), tokenize_prompt),
 }
 
-__all__ = ["STAGES"]
+# stage -> the same as flat token columns, for stages that have that faster single-process route
+COLUMNAR = {"sft": sft_columns}
+
+__all__ = ["COLUMNAR", "STAGES"]

@@ -21,3 +21,4 @@ def split_budget(prompt_len: int, answer_len: int, cutoff: int) -> tuple[int, in
 
 def has_labels(labels: list[int]) -> bool:
     return any(t != IGNORE_INDEX for t in labels)
+
