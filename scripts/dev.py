@@ -64,7 +64,8 @@ def setup() -> None:
           flush=True)
     # torch first and pinned: every later requirement it satisfies then pulls no other build.
     _pip(os.environ.get("FT_TORCH", ws["torch"]))
-    editable = [arg for m in ws["members"] for arg in ("-e", str(ROOT / m))]
+    extras = ws.get("extras", {})  # optional features the tests exercise, e.g. ft-models[quant]
+    editable = [arg for m in ws["members"] for arg in ("-e", str(ROOT / m) + (f"[{extras[m]}]" if m in extras else ""))]
     _pip(*editable, *full["dependency-groups"]["dev"])
     _pip("--no-deps", *ws["embedded"])
     STAMP.write_text(_fingerprint(ws))

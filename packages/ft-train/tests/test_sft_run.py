@@ -11,13 +11,14 @@ ROWS = [{"messages": [{"role": "user", "content": f"What is {a} plus {a}?"},
                       {"role": "assistant", "content": f"{a} plus {a} is {2 * a}."}]} for a in range(40)]
 
 
-def write_config(tmp_path: Path, model_dir: Path, max_steps: int, adapter: str = "lora", **data_options) -> Path:
+def write_config(tmp_path: Path, model_dir: Path, max_steps: int, adapter: str | dict = "lora", model: dict | None = None,
+                 **data_options) -> Path:
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
     config = {
-        "model": {"source": str(model_dir), "dtype": "float32"},
+        "model": {"source": str(model_dir), "dtype": "float32", **(model or {})},
         "data": {"train": ["train.jsonl"], "cutoff_len": 64, **data_options},
-        "adapter": {"type": adapter, "r": 4, "alpha": 8},
+        "adapter": {"type": adapter, "r": 4, "alpha": 8} if isinstance(adapter, str) else adapter,
         "train": {"output_dir": str(tmp_path / "out"), "max_steps": max_steps, "per_device_train_batch_size": 4,
                   "learning_rate": 1e-2, "logging_steps": 2, "save_steps": 3, "seed": 0},
     }
@@ -80,3 +81,57 @@ def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, capsys, monke
     # what reached the model: restarting position_ids and no attention mask (else examples would mix)
     batch = seen[0]
     assert "attention_mask" not in batch and (batch["position_ids"][:, 1:] == 0).any()
+
+
+@pytest.mark.slow
+def test_freeze_tuning_trains_only_the_last_layer(tmp_path, tiny_chat_dir, capsys):
+    from safetensors.torch import load_file
+
+    result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=2,
+                                       adapter={"type": "freeze", "trainable_layers": 1}))
+    assert "attention sdpa (auto: not flash_attention_2" in capsys.readouterr().out
+    before, after = load_file(tiny_chat_dir / "model.safetensors"), load_file(result.weights_dir / "model.safetensors")
+    changed = {k for k in before if not (before[k] == after[k]).all()}
+    assert changed and all(k.startswith("model.layers.1.") for k in changed)
+
+
+@pytest.mark.slow
+def test_qlora_with_loraplus_trains_from_the_yaml(tmp_path, tiny_chat_dir, capsys):
+    pytest.importorskip("bitsandbytes")
+    adapter = {"type": "lora", "r": 4, "alpha": 8, "use_rslora": True, "loraplus_ratio": 8}
+    result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=4, adapter=adapter,
+                                       model={"quantization": {"bits": 4}}))
+    config = json.loads((result.weights_dir / "adapter_config.json").read_text())
+    assert config["use_rslora"] and config["r"] == 4
+    losses = [r["loss"] for r in read_metrics(tmp_path / "out" / "metrics.jsonl") if "loss" in r]
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.slow
+def test_pissa_adapter_is_saved_for_the_original_base(tmp_path, tiny_chat_dir):
+    """PiSSA trains on residual base weights. The final adapter is converted so that, loaded on the
+    untouched base, it gives the trained model's logits; the trained model is rebuilt here the way a
+    resume rebuilds it (same seed, same PiSSA start) plus the last checkpoint's adapter weights."""
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+    from transformers import set_seed
+
+    from ft_models import apply_adapter, load_adapter, load_model
+    from ft_train.config import load_run_config
+    from ft_train.stages.sft import adapter_spec
+
+    path = write_config(tmp_path, tiny_chat_dir, max_steps=3, adapter={"type": "lora", "r": 4, "alpha": 4, "init": "pissa"})
+    result = run_training(path)
+    assert json.loads((result.weights_dir / "adapter_config.json").read_text())["r"] == 8  # converted: rank 2r
+    model = load_model(str(tiny_chat_dir), dtype="float32")
+    set_seed(0)
+    trained = apply_adapter(model, adapter_spec(load_run_config(path)))
+    set_peft_model_state_dict(trained, load_file(tmp_path / "out" / "checkpoint-3" / "adapter_model.safetensors"))
+    converted = load_adapter(load_model(str(tiny_chat_dir), dtype="float32"), str(result.weights_dir))
+    base = load_model(str(tiny_chat_dir), dtype="float32")
+    ids = torch.randint(0, 1000, (1, 10))
+    with torch.no_grad():
+        expected = trained.eval()(ids).logits
+        assert not torch.allclose(expected, base(ids).logits, atol=1e-4)  # training moved it
+        torch.testing.assert_close(converted(ids).logits, expected, atol=1e-4, rtol=1e-4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ft_cli.commands import chat, data, doctor, train, version
+from ft_cli.commands import chat, data, doctor, export, model, train, version
 
 app = typer.Typer(
     name="ft",
@@ -17,7 +17,9 @@ app.command("train")(train.train)
 app.command("chat")(chat.chat)
 app.command("version")(version.version)
 app.command("doctor")(doctor.doctor)
+app.command("export")(export.export)
 app.add_typer(data.app, name="data")
+app.add_typer(model.app, name="model")
 
 
 def main() -> None:

@@ -1,30 +1,161 @@
-"""PEFT adapters: add a LoRA, load a saved one, count trainable parameters."""
+"""What trains: PEFT adapters (LoRA, DoRA, rsLoRA, PiSSA initialisation, LoRA+ learning rates),
+freeze tuning (the last N decoder layers or named modules) or the full model.
+
+Example:
+    >>> spec = AdapterSpec(type="lora", r=8, use_dora=True)
+    >>> model = apply_adapter(model, spec)                      # doctest: +SKIP
+    >>> optimizer = adapter_optimizer(model, spec, lr=2e-4)     # LoRA+ when spec.loraplus_ratio  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ft_core import FtError
+from ft_core import FtError, did_you_mean
+
+ADAPTER_TYPES = ("lora", "freeze", "full")
+LORA_INITS = ("default", "gaussian", "pissa", "olora")
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """How a model is made trainable.
+
+    - ``lora``: ``r``, ``alpha``, ``dropout``, ``target_modules`` (``all-linear``: every linear
+      layer but the LM head; or module names), ``use_dora``, ``use_rslora`` (alpha/sqrt(r)),
+      ``init`` (``pissa`` starts from the principal singular vectors, with ``pissa_niter`` fast-SVD
+      iterations), ``loraplus_ratio`` (B matrices learn that many times faster; see
+      ``adapter_optimizer``).
+    - ``freeze``: the last ``trainable_layers`` decoder layers and any parameter whose name contains
+      one of ``trainable_modules`` train; the rest is frozen.
+    - ``full``: every parameter trains.
+    """
+
+    type: str = "lora"
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str | Sequence[str] = "all-linear"
+    use_dora: bool = False
+    use_rslora: bool = False
+    init: str = "default"
+    pissa_niter: int | None = 4
+    loraplus_ratio: float | None = None
+    trainable_layers: int = 2
+    trainable_modules: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        if self.type not in ADAPTER_TYPES:
+            raise FtError(f"unknown adapter type '{self.type}'{did_you_mean(self.type, ADAPTER_TYPES)}; "
+                          f"use {', '.join(ADAPTER_TYPES)}")
+        if self.init not in LORA_INITS:
+            raise FtError(f"unknown LoRA init '{self.init}'{did_you_mean(self.init, LORA_INITS)}; use {', '.join(LORA_INITS)}")
+        if self.loraplus_ratio is not None and self.loraplus_ratio <= 0:
+            raise FtError(f"loraplus_ratio must be positive, found {self.loraplus_ratio}")
+
+
+def _init_weights(spec: AdapterSpec):
+    if spec.init == "default":
+        return True
+    if spec.init == "pissa" and spec.pissa_niter:
+        return f"pissa_niter_{spec.pissa_niter}"
+    return spec.init
 
 
 def add_lora(model, *, r: int = 16, alpha: int = 32, dropout: float = 0.05,
-             target_modules: str | Sequence[str] = "all-linear"):
+             target_modules: str | Sequence[str] = "all-linear", use_dora: bool = False, use_rslora: bool = False,
+             init: str = "default", pissa_niter: int | None = 4):
     """Wrap ``model`` in a trainable LoRA adapter (peft); ``all-linear`` skips the LM head.
 
     Example:
-        >>> peft_model = add_lora(model, r=8, alpha=16)  # doctest: +SKIP
+        >>> peft_model = add_lora(model, r=8, alpha=16, use_dora=True)  # doctest: +SKIP
     """
+    return apply_adapter(model, AdapterSpec("lora", r=r, alpha=alpha, dropout=dropout, target_modules=target_modules,
+                                            use_dora=use_dora, use_rslora=use_rslora, init=init, pissa_niter=pissa_niter))
+
+
+def apply_adapter(model, spec: AdapterSpec):
+    """``model`` made trainable as ``spec`` says: a ``PeftModel`` for lora, the model itself otherwise."""
+    if spec.type == "full":
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model
+    if spec.type == "freeze":
+        return _freeze(model, spec)
     from peft import LoraConfig, get_peft_model
 
-    targets = target_modules if isinstance(target_modules, str) else list(target_modules)
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets,
+    targets = spec.target_modules if isinstance(spec.target_modules, str) else list(spec.target_modules)
+    config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=targets,
+                        use_dora=spec.use_dora, use_rslora=spec.use_rslora, init_lora_weights=_init_weights(spec),
                         task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+    if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
+        from peft import prepare_model_for_kbit_training
+
+        # fp32 norms and inputs that carry gradients; checkpointing is prepare_for_training's business
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    try:
+        return get_peft_model(model, config)
+    except ValueError as e:
+        if "not found in the base model" in str(e) or "Target modules" in str(e):
+            names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__.endswith("Linear")})
+            raise FtError(f"LoRA target_modules {targets} match nothing in {type(model).__name__}; "
+                          f"its linear layers are {', '.join(names)}") from None
+        raise
+
+
+def decoder_layers(model):
+    """The model's decoder layer list, found by introspection (the longest ModuleList of blocks)."""
+    import torch
+
+    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m)
+             and sum(p.numel() for p in m[0].parameters()) > 0]
+    if not lists:
+        raise FtError(f"{type(model).__name__} has no list of layers to freeze or unfreeze")
+    return max(lists, key=len)
+
+
+def _freeze(model, spec: AdapterSpec):
+    layers = decoder_layers(model)
+    if not 0 <= spec.trainable_layers <= len(layers):
+        raise FtError(f"trainable_layers must be between 0 and the model's {len(layers)} layers, found {spec.trainable_layers}")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for layer in list(layers)[len(layers) - spec.trainable_layers:]:
+        for p in layer.parameters():
+            p.requires_grad_(True)
+    names = [n for n, _ in model.named_parameters()]
+    for wanted in spec.trainable_modules:
+        matched = [n for n in names if wanted in n]
+        if not matched:
+            hint = did_you_mean(wanted, sorted({part for n in names for part in n.split(".")}))
+            raise FtError(f"trainable_modules: '{wanted}' matches no parameter of {type(model).__name__}{hint}")
+        for n, p in model.named_parameters():
+            if wanted in n:
+                p.requires_grad_(True)
+    if spec.trainable_layers == 0 and not spec.trainable_modules:
+        raise FtError("freeze tuning with trainable_layers 0 and no trainable_modules would train nothing")
+    return model
+
+
+def adapter_optimizer(model, spec: AdapterSpec, *, lr: float, weight_decay: float = 0.0):
+    """AdamW over the trainable parameters; with ``spec.loraplus_ratio`` the LoRA+ parameter
+    groups (B matrices at ``lr * ratio``) through peft's ``create_loraplus_optimizer``."""
+    import torch
+
+    if spec.loraplus_ratio:
+        if spec.type != "lora":
+            raise FtError("loraplus_ratio applies to LoRA adapters only")
+        from peft.optimizers import create_loraplus_optimizer
+
+        return create_loraplus_optimizer(model, torch.optim.AdamW, lr=lr, loraplus_lr_ratio=spec.loraplus_ratio,
+                                         weight_decay=weight_decay)
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
 
 
 def load_adapter(model, adapter_dir: str, *, trainable: bool = False):
-    """Attach the adapter saved in ``adapter_dir`` to ``model``."""
+    """Attach the adapter saved in ``adapter_dir`` to ``model`` (``trainable`` to continue training it)."""
     from peft import PeftModel
 
     if not (Path(adapter_dir) / "adapter_config.json").is_file():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
+
+from ft_core import FtError
+from ft_models.patches import ATTENTION, choose_attention
 
 
 @dataclass(frozen=True)
@@ -13,36 +15,27 @@ class AttentionOption:
     reason: str
 
 
-def _flash_attention_2() -> AttentionOption:
-    import torch
-
-    name = "flash_attention_2"
-    if importlib.util.find_spec("flash_attn") is None:
-        return AttentionOption(name, False, "flash-attn is not installed (pip install ft-models[flash] on a CUDA machine)")
-    if not torch.cuda.is_available():
-        return AttentionOption(name, False, "no CUDA device")
-    major, minor = torch.cuda.get_device_capability()
-    if major < 8:
-        return AttentionOption(name, False, f"CUDA compute capability {major}.{minor} < 8.0")
-    return AttentionOption(name, True, f"flash-attn on compute capability {major}.{minor} (fp16/bf16 only)")
-
-
-def _sdpa() -> AttentionOption:
-    import torch
-
-    ok = hasattr(torch.nn.functional, "scaled_dot_product_attention")
-    reason = f"torch {torch.__version__} scaled_dot_product_attention" if ok else "torch has no scaled_dot_product_attention"
-    return AttentionOption("sdpa", ok, reason)
-
-
 def attention_report() -> list[AttentionOption]:
-    """Each implementation in order of preference, with whether it works here and why.
+    """Each implementation in order of preference, with whether it works here (on the device and
+    in the dtype ``auto`` would pick) and why.
 
     Example:
         >>> [o.name for o in attention_report()]
         ['flash_attention_2', 'sdpa', 'eager']
     """
-    return [_flash_attention_2(), _sdpa(), AttentionOption("eager", True, "plain PyTorch, always available")]
+    import torch
+
+    from ft_models.dtypes import resolve_dtype
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    options = []
+    for name in ATTENTION:
+        try:
+            choose_attention(name, dtype=resolve_dtype("auto"), device=device)
+            options.append(AttentionOption(name, True, f"works on {device}"))
+        except FtError as e:
+            options.append(AttentionOption(name, False, str(e).split(": ", 1)[1].rsplit("; use", 1)[0]))
+    return options
 
 
 def device_report() -> dict[str, str]:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from ft_models.dtypes import resolve_dtype
-from ft_models.sources import model_path, resolve_source
+from ft_models.patches import causal_lm_class, choose_attention, extend_context
+from ft_models.quantization import Quantization, bnb_config
+from ft_models.sources import final_source, model_path
+
+log = logging.getLogger("ft_models")
 
 
 def _hub_kwargs(name: str, revision: str | None, token: str | None) -> dict[str, Any]:
     # Auth only through `token` (never the removed `use_auth_token`); a token is never logged.
-    if resolve_source(name).kind != "hub":
+    if final_source(name).kind != "hub":
         return {}
     kwargs: dict[str, Any] = {"revision": revision}
     token = token or os.environ.get("HF_TOKEN")
@@ -34,21 +39,37 @@ def load_tokenizer(name: str, *, revision: str | None = None, token: str | None 
                                          **_hub_kwargs(name, revision, token))
 
 
-def load_model(name: str, *, dtype: str = "auto", attn_implementation: str | None = None,
-               revision: str | None = None, token: str | None = None,
-               trust_remote_code: bool = False, **kwargs: Any):
-    """A causal LM from ``name``; ``dtype='auto'`` is bf16 on capable GPUs, else fp32.
+def load_model(name: str, *, dtype: str = "auto", attention: str = "auto", quantization: Quantization | None = None,
+               context_length: int | None = None, rope_scaling: str = "linear", revision: str | None = None,
+               token: str | None = None, trust_remote_code: bool = False, **kwargs: Any):
+    """A causal LM from ``name`` (alias, folder, .gguf file or hub id).
+
+    ``dtype='auto'`` is bf16 on capable GPUs, else fp32; ``attention='auto'`` picks
+    flash_attention_2, sdpa or eager (see ``choose_attention``; the choice and its reason are
+    logged and kept as ``model.ft_attention``); ``quantization`` loads 4- or 8-bit through
+    bitsandbytes; ``context_length`` beyond the trained length scales RoPE (``rope_scaling``
+    linear, dynamic, yarn or llama3).
 
     Example:
         >>> model = load_model("smollm2-135m-instruct", dtype="float32")  # doctest: +SKIP
+        >>> model.ft_attention.name  # doctest: +SKIP
+        'sdpa'
     """
-    from transformers import AutoModelForCausalLM
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(
-        model_path(name),
-        dtype=resolve_dtype(dtype),
-        attn_implementation=attn_implementation,
-        trust_remote_code=trust_remote_code,
-        **_hub_kwargs(name, revision, token),
-        **kwargs,
-    )
+    path, hub = model_path(name), _hub_kwargs(name, revision, token)
+    config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **hub)
+    if context_length:
+        config = extend_context(config, context_length, rope_scaling)
+    torch_dtype = resolve_dtype(dtype)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    choice = choose_attention(attention, dtype=torch_dtype, device=device, model_class=causal_lm_class(config))
+    log.info("attention %s (%s)", choice.name, choice.reason)
+    if quantization is not None:
+        kwargs["quantization_config"] = bnb_config(quantization)
+        kwargs.setdefault("device_map", {"": 0} if device == "cuda" else "cpu")
+    model = AutoModelForCausalLM.from_pretrained(path, config=config, dtype=torch_dtype, attn_implementation=choice.name,
+                                                 trust_remote_code=trust_remote_code, **hub, **kwargs)
+    model.ft_attention = choice
+    return model

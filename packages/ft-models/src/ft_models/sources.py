@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from ft_core import FtError
+from ft_models.aliases import user_aliases
 from ft_models.embedded import EMBEDDED_MODELS
 from ft_models.gguf_convert import converted_folder
 
@@ -33,6 +34,9 @@ def resolve_source(name: str) -> ModelSource:
     """
     if name in EMBEDDED_MODELS:
         return ModelSource("alias", name, name)
+    registered = user_aliases()
+    if name in registered:
+        return ModelSource("alias", name, registered[name])
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -44,15 +48,25 @@ def resolve_source(name: str) -> ModelSource:
         return ModelSource("gguf", name, str(path))
     if _HUB_ID.match(name) and not path.exists():
         return ModelSource("hub", name, name)
-    known = ", ".join(sorted(EMBEDDED_MODELS))
+    known = ", ".join(sorted({*EMBEDDED_MODELS, *registered}))
     raise FtError(
         f"unknown model '{name}': not a known alias ({known}), a model folder, a .gguf file or a hub id (org/name)"
     )
 
 
+def final_source(name: str) -> ModelSource:
+    """``resolve_source``, following a user alias to what it names."""
+    source = resolve_source(name)
+    if source.kind == "alias" and name not in EMBEDDED_MODELS:
+        return resolve_source(source.location)
+    return source
+
+
 def model_path(name: str) -> str:
     """A path or hub id for ``from_pretrained``; GGUF sources are converted once and cached."""
     source = resolve_source(name)
+    if source.kind == "alias" and name not in EMBEDDED_MODELS:  # a user alias: its target
+        return model_path(source.location)
     if source.kind == "alias":
         embedded = EMBEDDED_MODELS[name]
         return str(converted_folder(embedded.gguf_path(), name=embedded.alias))

@@ -16,11 +16,21 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class QuantizationSection(_Section):
+    bits: Literal[4, 8] = 4
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+
+
 class ModelSection(_Section):
     source: str = DEFAULT_MODEL
     dtype: str = "auto"
     revision: str | None = None
     trust_remote_code: bool = False
+    attention: Literal["auto", "flash_attention_2", "sdpa", "eager"] = "auto"
+    quantization: QuantizationSection | None = None  # QLoRA: load the base 4- or 8-bit
+    context_length: int | None = Field(default=None, gt=0)  # beyond the trained length: RoPE scaling
+    rope_scaling: Literal["linear", "dynamic", "yarn", "llama3"] = "linear"
 
 
 class DataFile(_Section):
@@ -47,11 +57,19 @@ class DataSection(_Section):
 
 
 class AdapterSection(_Section):
-    type: Literal["lora", "full"] = "lora"
+    """ft_models.AdapterSpec: lora (with use_dora, use_rslora, init pissa, loraplus_ratio), freeze, full."""
+
+    type: Literal["lora", "freeze", "full"] = "lora"
     r: int = Field(default=16, gt=0)
     alpha: int = Field(default=32, gt=0)
     dropout: float = Field(default=0.05, ge=0, lt=1)
     target_modules: str | list[str] = "all-linear"
+    use_dora: bool = False
+    use_rslora: bool = False
+    init: Literal["default", "gaussian", "pissa", "olora"] = "default"
+    loraplus_ratio: float | None = Field(default=None, gt=0)
+    trainable_layers: int = Field(default=2, ge=0)  # freeze: the last N decoder layers train
+    trainable_modules: list[str] = []  # freeze: parameters whose names contain these train too
 
 
 class TrainSection(BaseModel):

@@ -12,7 +12,7 @@ from ft_core import atomic_dir, atomic_write_text
 from ft_models import resolve_source
 from ft_train.config import RunConfig, check_trainer_args, load_run_config
 from ft_train.metrics import METRICS_FILE, PLOT_FILE
-from ft_train.stages.sft import make_sft_config, run_sft
+from ft_train.stages.sft import INITIAL_ADAPTER, make_sft_config, run_sft
 
 CONFIG_COPY = "run_config.yaml"
 
@@ -55,7 +55,11 @@ def run_training(config_path: str | Path) -> TrainResult:
     trainer, tokenizer = run_sft(config, config_path, sft_args, resume)
     weights = out / ("adapter" if config.adapter.type == "lora" else "model")
     with atomic_dir(weights) as tmp:
-        trainer.save_model(str(tmp))
+        if (out / INITIAL_ADAPTER).is_dir() and config.adapter.init in ("pissa", "olora"):
+            # a plain LoRA (rank 2r) for the original base, not for PiSSA's residual weights
+            trainer.model.save_pretrained(tmp, path_initial_model_for_weight_conversion=str(out / INITIAL_ADAPTER))
+        else:
+            trainer.save_model(str(tmp))
         tokenizer.save_pretrained(tmp)
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
     return TrainResult(out, weights, out / METRICS_FILE, out / PLOT_FILE, losses[-1] if losses else None)

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ft_core import FtError
+from ft_core import FtError, atomic_dir
 from ft_data import SFTCollator, build_dataset
-from ft_models import add_lora, load_model, load_tokenizer, trainable_parameters
+from ft_models import (
+    AdapterSpec,
+    Quantization,
+    adapter_optimizer,
+    apply_adapter,
+    load_model,
+    load_tokenizer,
+    trainable_parameters,
+)
 from ft_train.config import RunConfig
 from ft_train.defaults import trainer_defaults
 from ft_train.metrics import MetricsCallback
@@ -28,8 +36,43 @@ def make_sft_config(config: RunConfig, config_path: Path):
         raise FtError(f"{config_path}: train: {e}".replace("\n", " ")) from None
 
 
+INITIAL_ADAPTER = "adapter-init"  # PiSSA/OLoRA's starting adapter, to convert the result to plain LoRA
+
+
+def load_base(config: RunConfig):
+    """The base model as the ``model:`` section says, with the KV cache off for training."""
+    m = config.model
+    quant = Quantization(**m.quantization.model_dump()) if m.quantization else None
+    model = load_model(m.source, dtype=m.dtype, attention=m.attention, quantization=quant,
+                       context_length=m.context_length, rope_scaling=m.rope_scaling, revision=m.revision,
+                       trust_remote_code=m.trust_remote_code)
+    print(f"ft: attention {model.ft_attention.name} ({model.ft_attention.reason})", flush=True)
+    model.config.use_cache = False  # no KV cache in training; with one, packed positions would be ignored
+    return model
+
+
+def adapter_spec(config: RunConfig) -> AdapterSpec:
+    a = config.adapter.model_dump()
+    return AdapterSpec(**{**a, "target_modules": a["target_modules"], "trainable_modules": tuple(a["trainable_modules"])})
+
+
+def save_initial_adapter(model, folder: Path) -> None:
+    """PiSSA/OLoRA change the base weights they start from; the starting adapter, saved once, lets
+    the final one be converted into a plain LoRA for the original base (peft's documented route)."""
+    if folder.is_dir():
+        return
+    config = model.peft_config["default"]
+    init, config.init_lora_weights = config.init_lora_weights, True
+    try:
+        with atomic_dir(folder) as tmp:
+            model.save_pretrained(tmp)
+    finally:
+        config.init_lora_weights = init
+
+
 def run_sft(config: RunConfig, config_path: Path, sft_args, resume: str | bool | None):
     """Train and save; returns the trainer after training."""
+    from transformers import set_seed
     from trl import SFTTrainer
 
     tokenizer = load_tokenizer(config.model.source, revision=config.model.revision,
@@ -41,17 +84,20 @@ def run_sft(config: RunConfig, config_path: Path, sft_args, resume: str | bool |
     print(f"ft: {data.summary()}", flush=True)
     for problem in data.skipped_rows[:5]:
         print(f"ft: skipped {problem}", flush=True)
-    model = load_model(config.model.source, dtype=config.model.dtype, revision=config.model.revision,
-                       trust_remote_code=config.model.trust_remote_code)
-    model.config.use_cache = False  # no KV cache in training; with one, packed positions would be ignored
-    if config.adapter.type == "lora":
-        a = config.adapter
-        model = add_lora(model, r=a.r, alpha=a.alpha, dropout=a.dropout, target_modules=a.target_modules)
+    model = load_base(config)
+    spec = adapter_spec(config)
+    set_seed(sft_args.seed)  # adapter init (PiSSA's randomized SVD too) is the same on every resume
+    model = apply_adapter(model, spec)
+    if spec.init in ("pissa", "olora"):
+        save_initial_adapter(model, Path(config.train.output_dir) / INITIAL_ADAPTER)
+    optimizer = adapter_optimizer(model, spec, lr=sft_args.learning_rate, weight_decay=sft_args.weight_decay) \
+        if spec.loraplus_ratio else None
     trainable, total = trainable_parameters(model)
     print(f"ft: training {trainable:,} of {total:,} parameters ({100 * trainable / total:.2f}%)", flush=True)
     # Packed rows carry restarting position_ids and no attention mask; our collator keeps them so.
     collator = SFTCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
     trainer = SFTTrainer(model=model, args=sft_args, train_dataset=data.dataset, processing_class=tokenizer,
-                         data_collator=collator, callbacks=[MetricsCallback(config.train.output_dir)])
+                         data_collator=collator, callbacks=[MetricsCallback(config.train.output_dir)],
+                         optimizers=(optimizer, None))
     trainer.train(resume_from_checkpoint=resume)
     return trainer, tokenizer

@@ -1,0 +1,38 @@
+"""`ft export`: merge a trained adapter into its base model and save it for inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ft_cli._errors import friendly
+
+
+def _base_of(adapter: Path) -> str | None:
+    """The base a run trained on: ``model.source`` of the run_config.yaml beside the adapter."""
+    import yaml
+
+    saved = adapter.parent / "run_config.yaml"
+    if saved.is_file():
+        return (yaml.safe_load(saved.read_text()) or {}).get("model", {}).get("source")
+    return None
+
+
+@friendly("export")
+def export(
+    adapter: Path = typer.Argument(..., help="The adapter folder (a run's OUTPUT_DIR/adapter)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the merged model (replaced atomically)."),
+    base: str = typer.Option(None, "--base", "-b", help="Base model [default: the run's model.source]."),
+    dtype: str = typer.Option("auto", help="Weights dtype: auto, float32, bfloat16, float16."),
+    max_shard_size: str = typer.Option("2GB", help="Largest safetensors shard, e.g. 500MB."),
+) -> None:
+    """Merge ADAPTER into its base and save safetensors, tokenizer, chat template, generation config."""
+    from ft_core import FtError
+    from ft_models import merge_adapter
+
+    base = base or _base_of(adapter)
+    if base is None:
+        raise FtError(f"no run_config.yaml beside {adapter} to name the base model; pass --base")
+    folder = merge_adapter(base, adapter, out, dtype=dtype, max_shard_size=max_shard_size)
+    typer.echo(f"merged {adapter} into {base}: {folder}")

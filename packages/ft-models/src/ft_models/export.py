@@ -1,0 +1,51 @@
+"""Merge an adapter into its base model and save the result: safetensors shards, tokenizer, chat
+template and generation config, written to a temporary folder and renamed into place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ft_core import FtError, atomic_dir
+
+
+def save_merged(model, out_dir: str | Path, *, tokenizer=None, max_shard_size: str | int = "2GB") -> Path:
+    """Save ``model`` (a PeftModel is merged first) to ``out_dir`` atomically; returns the folder.
+
+    Example:
+        >>> save_merged(peft_model, "out/merged", tokenizer=tok, max_shard_size="500MB")  # doctest: +SKIP
+    """
+    from peft import PeftModel
+
+    if isinstance(model, PeftModel):
+        model = model.merge_and_unload()
+    if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
+        raise FtError("a quantized model cannot be exported merged: load the base unquantized and use merge_adapter")
+    out = Path(out_dir)
+    with atomic_dir(out) as tmp:
+        model.config.use_cache = True  # training turns it off; the exported model is for inference
+        model.save_pretrained(tmp, max_shard_size=max_shard_size, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)  # with its chat template
+    return out
+
+
+def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, *, dtype: str = "auto",
+                  max_shard_size: str | int = "2GB", token: str | None = None) -> Path:
+    """Load ``base`` unquantized, attach the adapter in ``adapter_dir``, merge, save to ``out_dir``.
+
+    The tokenizer comes from the adapter folder when it holds one (a run saves it there), else from
+    the base. Example:
+        >>> merge_adapter("smollm2-135m-instruct", "runs/demo/adapter", "runs/demo/merged")  # doctest: +SKIP
+    """
+    from ft_models.adapters import load_adapter
+    from ft_models.loading import load_model, load_tokenizer
+
+    adapter_dir = Path(adapter_dir)
+    model = load_adapter(load_model(base, dtype=dtype, token=token), str(adapter_dir))
+    if (adapter_dir / "tokenizer_config.json").is_file():
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
+    else:
+        tokenizer = load_tokenizer(base, token=token)
+    return save_merged(model, out_dir, tokenizer=tokenizer, max_shard_size=max_shard_size)
