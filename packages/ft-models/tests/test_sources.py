@@ -42,3 +42,22 @@ def test_embedded_model_is_converted_once_then_reused(smol_dir, capsys):
     assert again == folder and time.perf_counter() - start < 1.0
     assert os.stat(os.path.join(folder, "model.safetensors")).st_mtime_ns == stamp
     assert "converting" not in capsys.readouterr().out
+
+
+def test_hub_token_is_passed_but_never_shown(monkeypatch, caplog):
+    """The token goes to from_pretrained as ``token=`` (never ``use_auth_token``) and appears in no
+    error or log line when loading fails (here: offline)."""
+    import logging
+
+    from ft_models import load_tokenizer
+    from ft_models.loading import _hub_kwargs
+
+    monkeypatch.setenv("HF_TOKEN", "hf_envsecret")
+    assert _hub_kwargs("org/model", None, None) == {"revision": None, "token": "hf_envsecret"}
+    assert _hub_kwargs("org/model", "v1", "hf_argsecret") == {"revision": "v1", "token": "hf_argsecret"}
+    assert _hub_kwargs("smollm2-135m-instruct", None, None) == {}
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(Exception) as info:
+        load_tokenizer("ft-test-org/no-such-model", token="hf_argsecret")
+    assert "hf_argsecret" not in str(info.value) and "hf_argsecret" not in caplog.text
