@@ -1,12 +1,16 @@
 """Layer-streaming inference for transformers decoder models.
 
 Example:
-    >>> from ft_stream import LayerwiseModel
-    >>> model = LayerwiseModel.from_source("smollm2-135m-instruct")  # doctest: +SKIP
+    >>> from ft_stream import LayerwiseModel, split
+    >>> folder = split("smollm2-135m-instruct")                     # doctest: +SKIP
+    >>> model = LayerwiseModel(folder, budget="150MB")              # doctest: +SKIP
 """
 
 from ft_stream import _compat  # noqa: F401  (version guard runs first)
-from ft_stream.layerwise import LayerwiseModel, decoder_layers
+from ft_stream.layerwise import LayerwiseModel, format_size, parse_size
+from ft_stream.skeleton import build_skeleton, decoder_layers
+from ft_stream.split import split
 from ft_stream.weights import SafetensorsWeights
 
-__all__ = ["LayerwiseModel", "SafetensorsWeights", "decoder_layers"]
+__all__ = ["LayerwiseModel", "SafetensorsWeights", "build_skeleton", "decoder_layers", "format_size", "parse_size",
+           "split"]
