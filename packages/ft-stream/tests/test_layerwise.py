@@ -70,3 +70,18 @@ def test_greedy_generation_with_the_models_own_cache_matches(tiny_llama_dir):
     streamed.layers[0].register_forward_hook(lambda m, a, o: calls.append(a[0].shape[1]))
     assert torch.equal(streamed.model.generate(ids, **kwargs), expected)
     assert calls == [4] + [1] * 15  # one prompt pass, then one token per pass: the KV cache is used
+
+
+@pytest.mark.slow
+def test_embedded_smollm2_streams_50_greedy_tokens_like_transformers(smol_dir, smol_tokenizer, tmp_path):
+    """The real model (tied embeddings), streamed with no layer resident, over 50 new tokens."""
+    plain = AutoModelForCausalLM.from_pretrained(smol_dir, dtype=torch.float32).eval()
+    text = smol_tokenizer.apply_chat_template([{"role": "user", "content": "Write a short poem about the sea."}],
+                                              tokenize=False, add_generation_prompt=True)
+    ids = smol_tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    kwargs = {"max_new_tokens": 50, "min_new_tokens": 50, "do_sample": False, "pad_token_id": 0}
+    with torch.no_grad():
+        expected = plain.generate(ids, **kwargs)
+    streamed = LayerwiseModel.from_source("smollm2-135m-instruct", dtype=torch.float32)
+    assert streamed.resident == set() and streamed.config.tie_word_embeddings
+    assert torch.equal(streamed.generate(ids, **kwargs), expected)

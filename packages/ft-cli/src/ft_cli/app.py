@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ft_cli.commands import chat, data, doctor, export, model, train, version
+from ft_cli.commands import chat, data, doctor, export, model, stream, train, version
 
 app = typer.Typer(
     name="ft",
@@ -20,6 +20,7 @@ app.command("doctor")(doctor.doctor)
 app.command("export")(export.export)
 app.add_typer(data.app, name="data")
 app.add_typer(model.app, name="model")
+app.add_typer(stream.app, name="stream")
 
 
 def main() -> None:

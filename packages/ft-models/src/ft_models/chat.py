@@ -20,13 +20,16 @@ class GenerationOptions:
     temperature: float = 0.0
     top_p: float = 1.0
     repetition_penalty: float = 1.0
+    stop: tuple[str, ...] = ()  # generation ends at any of these strings
 
-    def generate_kwargs(self) -> dict:
+    def generate_kwargs(self, tokenizer=None) -> dict:
         sampling = self.temperature > 0
         kwargs = {"max_new_tokens": self.max_new_tokens, "do_sample": sampling,
                   "repetition_penalty": self.repetition_penalty}
         if sampling:
             kwargs.update(temperature=self.temperature, top_p=self.top_p)
+        if self.stop:
+            kwargs.update(stop_strings=list(self.stop), tokenizer=tokenizer)
         return kwargs
 
 
@@ -71,6 +74,12 @@ class ChatModel:
         finally:
             tok.padding_side = side
         with torch.inference_mode():
-            out = self.model.generate(**batch, pad_token_id=tok.pad_token_id, **self.options.generate_kwargs())
+            out = self.model.generate(**batch, pad_token_id=tok.pad_token_id, **self.options.generate_kwargs(tok))
         new_tokens = out[:, batch["input_ids"].shape[1]:]
-        return [t.strip() for t in tok.batch_decode(new_tokens, skip_special_tokens=True)]
+        return [self._cut(t).strip() for t in tok.batch_decode(new_tokens, skip_special_tokens=True)]
+
+    def _cut(self, text: str) -> str:
+        """The text before the first stop string (generation stops on it, the batch's others run on)."""
+        for stop in self.options.stop:
+            text = text.split(stop, 1)[0]
+        return text

@@ -69,7 +69,7 @@ class LayerwiseModel:
     """
 
     def __init__(self, folder: str | Path, *, budget: int | str | None = None, dtype: torch.dtype | None = None,
-                 prefetch: int = 1, verify: bool = True):
+                 prefetch: int = 1, verify: bool = True, progress: bool = False):
         folder = Path(folder)
         if read_manifest(folder) is None and (folder / "config.json").is_file() and not (folder / MANIFEST).exists():
             folder = split(folder, progress=False)
@@ -95,15 +95,23 @@ class LayerwiseModel:
         self.resident = self._plan(budget)
         for i in sorted(self.resident):
             self._install(i, self._read(i))
+        self._first_pass = None
+        if progress:  # the first pass reads (and checks) every layer file: show it
+            from tqdm.auto import tqdm
+
+            self._first_pass = tqdm(total=len(self.layers), desc="first pass", unit="layer")
         for layer in self.layers:
             layer.register_forward_pre_hook(self._before_layer)
             layer.register_forward_hook(self._after_layer)
 
     @classmethod
     def from_source(cls, source: str, *, budget: int | str | None = None, dtype: torch.dtype | None = None,
-                    prefetch: int = 1, progress: bool = True) -> LayerwiseModel:
-        """Split ``source`` (alias, folder, .gguf, hub id; reused when up to date) and stream it."""
-        return cls(split(source, dtype=dtype, progress=progress), budget=budget, prefetch=prefetch)
+                    prefetch: int = 1, progress: bool = False) -> LayerwiseModel:
+        """Split ``source`` (alias, folder, .gguf, hub id, or a split folder; reused when up to date)
+        and stream it."""
+        if (Path(source) / MANIFEST).is_file():
+            return cls(source, budget=budget, dtype=dtype, prefetch=prefetch, progress=progress)
+        return cls(split(source, dtype=dtype, progress=progress), budget=budget, prefetch=prefetch, progress=progress)
 
     # -- checks and planning -------------------------------------------------------------------
 
@@ -199,6 +207,11 @@ class LayerwiseModel:
 
     def _before_layer(self, layer: nn.Module, args) -> None:
         i = self._index[layer]
+        if self._first_pass is not None:
+            self._first_pass.update(1)
+            if i == len(self.layers) - 1:
+                self._first_pass.close()
+                self._first_pass = None
         if i in self.resident:
             return
         future = self._pending.pop(i, None)

@@ -129,7 +129,7 @@ def split(source: str | Path, out_dir: str | Path | None = None, *, dtype: torch
         stored = {f["name"]: f for f in files}
         manifest = {"format": FORMAT, "model_type": config.model_type, "architecture": type(skeleton).__name__,
                     "num_layers": len(prefixes), "layer_prefixes": prefixes,
-                    "dtype": "/".join(sorted(dtypes)), "source": str(source),
+                    "dtype": "/".join(sorted(dtypes)), "source": str(source), "source_path": str(path.resolve()),
                     "source_fingerprint": fingerprint, "transformers": metadata.version("transformers"),
                     "ft_stream": metadata.version("ft-stream"),
                     "files": [stored[layer_file(i)] for i in range(len(prefixes))] + [stored[REST]]}

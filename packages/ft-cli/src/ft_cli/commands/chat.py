@@ -39,6 +39,7 @@ def chat(
     temperature: float = typer.Option(0.0, help="0 is greedy decoding."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling (with temperature > 0)."),
     repetition_penalty: float = typer.Option(1.0, help="1.0 is none."),
+    stop: list[str] = typer.Option([], "--stop", help="End the answer at this string (repeatable)."),
 ) -> None:
     """Chat with a model, optionally with a trained adapter."""
     from transformers.utils import logging as hf_logging
@@ -46,7 +47,7 @@ def chat(
     from ft_models import ChatModel, GenerationOptions
 
     hf_logging.disable_progress_bar()  # loading bars would interleave with the conversation
-    options = GenerationOptions(max_new_tokens, temperature, top_p, repetition_penalty)
+    options = GenerationOptions(max_new_tokens, temperature, top_p, repetition_penalty, tuple(stop))
     session = ChatModel.load(model, adapter=adapter, options=options)
     if prompt is None:
         _loop(session, system)

@@ -1,0 +1,110 @@
+"""`ft stream split|generate|bench`: run models larger than memory, one layer at a time."""
+
+from __future__ import annotations
+
+import typer
+
+from ft_cli._errors import friendly
+
+app = typer.Typer(help="Layer-streaming inference: models larger than memory.", no_args_is_help=True)
+
+MODEL_HELP = "Alias, model folder, .gguf, hub id or a split folder [default: smollm2-135m-instruct]."
+DTYPE_HELP = "auto (as ft chat: bf16 on capable GPUs, else float32), keep (as stored), float32, bfloat16, float16."
+
+
+def _dtype(name: str):
+    if name == "keep":
+        return None
+    from ft_models import resolve_dtype
+
+    return resolve_dtype(name)
+
+
+def _open(model: str | None, budget: str | None, dtype: str, prefetch: int):
+    from ft_models import DEFAULT_MODEL
+    from ft_stream import LayerwiseModel
+
+    return LayerwiseModel.from_source(model or DEFAULT_MODEL, budget=budget, dtype=_dtype(dtype), prefetch=prefetch,
+                                      progress=True)
+
+
+@app.command("split")
+@friendly("stream split")
+def split_command(
+    model: str = typer.Argument(None, help=MODEL_HELP),
+    out: str = typer.Argument(None, help="Output folder [default: under $FT_HOME/stream]."),
+    dtype: str = typer.Option("keep", help=DTYPE_HELP),
+) -> None:
+    """Split MODEL into one safetensors file per decoder layer with a checksummed manifest."""
+    from ft_models import DEFAULT_MODEL
+    from ft_stream import split
+
+    folder = split(model or DEFAULT_MODEL, out, dtype=_dtype(dtype))
+    typer.echo(str(folder))
+
+
+@app.command("generate")
+@friendly("stream generate")
+def generate(
+    model: str = typer.Argument(None, help=MODEL_HELP),
+    prompt: str = typer.Option(..., "--prompt", "-p", help="The user message."),
+    budget: str = typer.Option(None, help="Memory for weights, e.g. 2GB [default: stream every layer]."),
+    system: str = typer.Option(None, "--system", help="System prompt."),
+    max_new_tokens: int = typer.Option(256, help="Most tokens to generate."),
+    temperature: float = typer.Option(0.0, help="0 is greedy decoding."),
+    top_p: float = typer.Option(1.0, help="Nucleus sampling (with temperature > 0)."),
+    repetition_penalty: float = typer.Option(1.0, help="1.0 is none."),
+    stop: list[str] = typer.Option([], "--stop", help="End the answer at this string (repeatable)."),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
+    prefetch: int = typer.Option(1, help="Layers read ahead on a background thread."),
+) -> None:
+    """Answer PROMPT with MODEL streamed under BUDGET (same options and text as `ft chat`)."""
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from ft_models import ChatModel, GenerationOptions
+
+    hf_logging.disable_progress_bar()
+    streamed = _open(model, budget, dtype, prefetch)
+    options = GenerationOptions(max_new_tokens, temperature, top_p, repetition_penalty, tuple(stop))
+    chat = ChatModel(AutoTokenizer.from_pretrained(streamed.folder), streamed.model, options)
+    conversation = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    typer.echo(chat.reply(conversation))
+    streamed.close()
+
+
+@app.command("bench")
+@friendly("stream bench")
+def bench(
+    model: str = typer.Argument(None, help=MODEL_HELP),
+    budget: str = typer.Option(None, help="Memory for weights, e.g. 2GB [default: stream every layer]."),
+    prompt_tokens: int = typer.Option(100, help="Prompt length for the prefill."),
+    new_tokens: int = typer.Option(20, help="Greedy tokens to time."),
+    dtype: str = typer.Option("keep", help=DTYPE_HELP),
+    prefetch: int = typer.Option(1, help="Layers read ahead on a background thread."),
+    compare: bool = typer.Option(False, help="Also time the model fully in memory (it must fit)."),
+) -> None:
+    """Prefill time, seconds per token and peak memory of MODEL streamed under BUDGET."""
+    import torch
+
+    from ft_stream.bench import time_generation
+
+    streamed = _open(model, budget, dtype, prefetch)
+    torch.manual_seed(0)
+    ids = torch.randint(10, streamed.config.vocab_size, (1, prompt_tokens))
+    streamed.forward(ids[:, :2])  # the first pass reads and checks every file
+    result = time_generation(streamed.model, ids, new_tokens)
+    typer.echo(f"streamed ({len(streamed.resident)}/{len(streamed.layers)} layers resident): {result.summary()}")
+    streamed.close()
+    if compare:
+        from transformers import AutoModelForCausalLM
+
+        from ft_models import model_path
+
+        source = model_path(streamed.manifest.get("source_path") or streamed.manifest["source"])
+        plain = AutoModelForCausalLM.from_pretrained(source, dtype=streamed.dtype).eval()
+        baseline = time_generation(plain, ids, new_tokens)
+        typer.echo(f"in memory: {baseline.summary()}")
+        typer.echo(f"ratio: prefill {result.prefill_s / baseline.prefill_s:.2f}x, "
+                   f"per token {result.s_per_token / baseline.s_per_token:.2f}x; "
+                   f"same tokens: {'yes' if result.tokens == baseline.tokens else 'NO'}")
