@@ -27,21 +27,33 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
+class _Clock:
+    """A stopping criterion that never stops: it stamps the time each new token arrives."""
+
+    def __init__(self):
+        self.stamps: list[float] = []
+
+    def __call__(self, input_ids, scores, **kwargs):
+        self.stamps.append(time.perf_counter())
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+
+
 @torch.inference_mode()
-def time_generation(model, input_ids: torch.Tensor, new_tokens: int = 20) -> BenchResult:
+def time_generation(model, input_ids: torch.Tensor, new_tokens: int = 20, *, prefill: bool = True) -> BenchResult:
     """``model`` is anything with transformers' ``generate`` (a LayerwiseModel's ``.model`` or a
-    plain model). Prefill is one forward over the prompt; per-token time is the rest of a greedy
-    generation divided by its tokens after the first."""
-    start = time.perf_counter()
-    model(input_ids=input_ids, use_cache=False)
-    prefill = time.perf_counter() - start
-    kwargs = {"max_new_tokens": new_tokens, "min_new_tokens": new_tokens, "do_sample": False,
-              "pad_token_id": getattr(model.config, "pad_token_id", None) or 0}
-    first = time.perf_counter()
-    model.generate(input_ids, max_new_tokens=1, min_new_tokens=1, do_sample=False, pad_token_id=kwargs["pad_token_id"])
-    one = time.perf_counter() - first
-    start = time.perf_counter()
-    out = model.generate(input_ids, **kwargs)
-    total = time.perf_counter() - start
-    return BenchResult(prefill, (total - one) / max(1, new_tokens - 1), new_tokens, peak_rss_bytes(),
-                       out[0, input_ids.shape[1]:].tolist())
+    plain model). Prefill is one forward over the prompt without cache; seconds per token are the
+    time between the first and the last generated token divided by the tokens in between (one pass
+    over the weights each, with the KV cache)."""
+    from transformers import StoppingCriteriaList
+
+    prefill_s = float("nan")
+    if prefill:
+        start = time.perf_counter()
+        model(input_ids=input_ids, use_cache=False)
+        prefill_s = time.perf_counter() - start
+    clock = _Clock()
+    out = model.generate(input_ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                         pad_token_id=getattr(model.config, "pad_token_id", None) or 0,
+                         stopping_criteria=StoppingCriteriaList([clock]))
+    per_token = (clock.stamps[-1] - clock.stamps[0]) / max(1, len(clock.stamps) - 1)
+    return BenchResult(prefill_s, per_token, new_tokens, peak_rss_bytes(), out[0, input_ids.shape[1]:].tolist())

@@ -26,6 +26,25 @@ DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF1
 _POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux 5.14+: pre-fault, reading from disk if needed
 
 
+def _libc_madvise():
+    """libc's madvise through ctypes, which releases the GIL during the call (``mmap.madvise``
+    holds it, so pre-faulting on the prefetch thread would stall the computing thread)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_MADVISE = _libc_madvise()
+
+
 def read_header(path: Path) -> tuple[dict, int]:
     """(tensor name → {dtype, shape, data_offsets}, offset of the data) of a safetensors file."""
     with open(path, "rb") as f:
@@ -64,6 +83,18 @@ class MappedFile:
             raise FtError(f"{path} is truncated ({size} bytes, its header needs {self.data_start + end})")
         self.fd = os.open(path, os.O_RDONLY)
         self.map = mmap.mmap(self.fd, size, access=mmap.ACCESS_COPY) if size else None
+        self.size = size
+        # the mapping's address, for libc madvise (this view also keeps the mapping alive)
+        self._bytes = torch.frombuffer(self.map, dtype=torch.uint8) if size else None
+
+    def _advise(self, advice: int) -> None:
+        if _MADVISE is not None:
+            if _MADVISE(self._bytes.data_ptr(), self.size, advice) != 0:
+                import ctypes
+
+                raise OSError(ctypes.get_errno(), "madvise failed")
+        else:
+            self.map.madvise(advice)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {}
@@ -81,11 +112,11 @@ class MappedFile:
         if self.map is None:
             return
         try:
-            self.map.madvise(_POPULATE_READ)
+            self._advise(_POPULATE_READ)
         except (OSError, ValueError):  # an older kernel: ask for readahead instead
-            self.map.madvise(mmap.MADV_WILLNEED)
+            self._advise(mmap.MADV_WILLNEED)
 
     def release(self) -> None:
         """Drop this file's pages from the process (they stay in the page cache)."""
         if self.map is not None:
-            self.map.madvise(mmap.MADV_DONTNEED)
+            self._advise(mmap.MADV_DONTNEED)

@@ -229,7 +229,9 @@ class LayerwiseModel:
         for name, param in list(layer.named_parameters()):
             _set_parameter(self.model, prefix + name, torch.empty_like(param, device="meta"))
         if i not in self._pending:  # not already being read ahead for the next pass
-            self._mapped[self._layer_file[i]].release()
+            mapped = self._mapped[self._layer_file[i]]
+            # on the prefetch thread, in order with the reads (a release never overtakes a read)
+            self._pool.submit(mapped.release) if self._pool is not None else mapped.release()
 
     # -- running ---------------------------------------------------------------------------------
 
