@@ -36,7 +36,7 @@ pipi "$venv" "$TORCH" transformers==5.23.0 accelerate safetensors
 # huggingface-hub, scipy, sentencepiece, tqdm: all satisfied without touching torch/transformers.
 pipi "$venv" "$TORCH" transformers==5.23.0 airllm==4.0.0
 check_torch "$venv"
-"$venv/bin/python" -c "import airllm, transformers; print('peer ready: .peers/airllm', 'airllm', airllm.__version__ if hasattr(airllm, '__version__') else '4.0.0', 'transformers', transformers.__version__)"
+"$venv/bin/python" -c "import airllm, transformers; from importlib.metadata import version as v; print('peer ready: .peers/airllm: airllm', v('airllm'), 'transformers', transformers.__version__)"
 
 # --- RabbitLLM ------------------------------------------------------------------------------
 venv=.peers/rabbitllm
@@ -47,7 +47,7 @@ pipi "$venv" "$TORCH" transformers==5.2.0 accelerate safetensors bitsandbytes
 pipi "$venv" --no-deps rabbitllm==1.1.0 transformers-stream-generator
 pipi "$venv" "$TORCH" transformers==5.2.0 einops huggingface-hub scipy sentencepiece tiktoken tqdm psutil
 check_torch "$venv"
-"$venv/bin/python" -c "import rabbitllm, bitsandbytes, transformers; print('peer ready: .peers/rabbitllm', 'rabbitllm', rabbitllm.__version__, 'transformers', transformers.__version__)"
+"$venv/bin/python" -c "import rabbitllm, bitsandbytes, transformers; from importlib.metadata import version as v; print('peer ready: .peers/rabbitllm: rabbitllm', v('rabbitllm'), 'bitsandbytes', v('bitsandbytes'), 'transformers', transformers.__version__)"
 
 # --- accelerate disk offload: main venv -----------------------------------------------------
 .venv/bin/python -c "import accelerate, transformers; print('accelerate peer uses .venv: accelerate', accelerate.__version__, 'transformers', transformers.__version__)"

@@ -85,3 +85,19 @@ def test_embedded_smollm2_streams_50_greedy_tokens_like_transformers(smol_dir, s
     streamed = LayerwiseModel.from_source("smollm2-135m-instruct", dtype=torch.float32)
     assert streamed.resident == set() and streamed.config.tie_word_embeddings
     assert torch.equal(streamed.generate(ids, **kwargs), expected)
+
+
+def test_several_prompts_go_through_each_layer_pass_together(tiny_llama_dir):
+    """A left-padded batch of prompts of different lengths: one pass per token for all of them,
+    and each row's greedy continuation equals plain transformers'."""
+    plain = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32).eval()
+    ids = torch.tensor([[0, 0, 5, 17, 42, 7], [9, 8, 7, 6, 5, 4]])
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    kwargs = {"max_new_tokens": 8, "min_new_tokens": 8, "do_sample": False, "pad_token_id": 0}
+    with torch.no_grad():
+        expected = plain.generate(input_ids=ids, attention_mask=mask, **kwargs)
+    streamed = LayerwiseModel(tiny_llama_dir)
+    passes = []
+    streamed.layers[0].register_forward_hook(lambda m, a, o: passes.append(a[0].shape))
+    assert torch.equal(streamed.model.generate(input_ids=ids, attention_mask=mask, **kwargs), expected)
+    assert len(passes) == 8 and all(shape[0] == 2 for shape in passes)

@@ -1,0 +1,100 @@
+"""One measurement of the 1.1B streaming benchmark in a fresh process (so peak RSS is its own).
+
+    python benchmarks/stream_ours.py MODE MODEL_DIR SPLIT_DIR --prompt-ids IDS_JSON [--budget BYTES] [--cold]
+
+MODE: ``plain`` (transformers, in memory), ``read`` (the time to read the split's weight bytes
+once), ``ours`` (ft-stream under --budget). ``--cold`` evicts the split's files from the page
+cache (posix_fadvise DONTNEED on those files only) before the read, or before every generated
+token. Prints one JSON line like the peer runner (benchmarks/peers/stream_peer.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+
+def evict(folder: Path) -> None:
+    for path in folder.glob("*.safetensors"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def read_once(folder: Path) -> float:
+    files = sorted(folder.glob("*.safetensors"))
+    view = memoryview(bytearray(8 << 20))  # 8 MB reads: the fastest chunk size measured here
+    start = time.perf_counter()
+    for path in files:
+        with open(path, "rb", buffering=0) as f:
+            while f.readinto(view):
+                pass
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["plain", "read", "ours"])
+    parser.add_argument("model_dir", type=Path)
+    parser.add_argument("split_dir", type=Path)
+    parser.add_argument("--prompt-ids", type=Path, required=True)
+    parser.add_argument("--new-tokens", type=int, default=20)
+    parser.add_argument("--budget", type=int, default=None)
+    parser.add_argument("--cold", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+
+    import torch
+
+    from ft_stream.bench import peak_rss_bytes, time_generation
+
+    torch.set_num_threads(args.threads)
+    if args.mode == "read":
+        if args.cold:
+            evict(args.split_dir)
+        seconds = read_once(args.split_dir)
+        print(json.dumps({"tool": f"read weights once ({'cold' if args.cold else 'warm'})", "seconds": seconds,
+                          "peak_rss_bytes": peak_rss_bytes()}))
+        return
+    ids = torch.tensor([json.loads(args.prompt_ids.read_text())])
+    if args.mode == "plain":
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(args.model_dir, dtype=torch.bfloat16).eval()
+        tool = "transformers in memory"
+    else:
+        from ft_stream import LayerwiseModel
+
+        streamed = LayerwiseModel(args.split_dir, budget=args.budget)
+        streamed.forward(ids[:, :2])  # the first pass reads and checks every file once
+        model = streamed.model
+        tool = f"ft-stream ({len(streamed.resident)}/{len(streamed.layers)} layers resident)"
+    if args.cold:  # every token's pass starts with the split's files out of the page cache
+        from transformers import StoppingCriteriaList
+
+        class Evict:
+            def __call__(self, input_ids, scores, **kwargs):
+                evict(args.split_dir)
+                return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+
+        original = model.generate
+
+        def generate(*a, **kw):
+            kw["stopping_criteria"] = StoppingCriteriaList([Evict(), *kw.get("stopping_criteria", [])])
+            evict(args.split_dir)
+            return original(*a, **kw)
+
+        model.generate = generate
+    result = time_generation(model, ids, args.new_tokens)
+    print(json.dumps({"tool": tool + (" cold" if args.cold else ""), "prefill_s": result.prefill_s,
+                      "s_per_token": result.s_per_token, "peak_rss_bytes": result.peak_rss_bytes,
+                      "tokens": result.tokens}))
+
+
+if __name__ == "__main__":
+    main()
