@@ -106,3 +106,28 @@ def test_sizes():
 def test_a_folder_that_is_not_a_split_says_how_to_make_one(tmp_path):
     with pytest.raises(FtError, match="not a split model folder .*ft stream split"):
         LayerwiseModel(tmp_path)
+
+
+def test_a_sharded_checkpoint_splits_and_streams_like_the_plain_model(tmp_path):
+    torch.manual_seed(0)
+    plain = AutoModelForCausalLM.from_config(tiny_config(num_hidden_layers=3)).eval()
+    plain.save_pretrained(tmp_path / "sharded", max_shard_size="200KB")
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").is_file()
+    ids = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])
+    with torch.no_grad():
+        expected = plain(ids).logits
+    streamed = LayerwiseModel(split(tmp_path / "sharded", tmp_path / "split", progress=False))
+    torch.testing.assert_close(streamed.forward(ids), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_a_model_without_decoder_layers_is_refused():
+    from ft_stream import decoder_layers
+
+    class Flat(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = tiny_config(num_hidden_layers=3)
+            self.proj = torch.nn.Linear(4, 4)
+
+    with pytest.raises(FtError, match="Flat has no list of 3 decoder layers; ft-stream cannot stream it"):
+        decoder_layers(Flat())
