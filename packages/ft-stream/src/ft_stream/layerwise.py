@@ -100,6 +100,9 @@ class LayerwiseModel:
             from tqdm.auto import tqdm
 
             self._first_pass = tqdm(total=len(self.layers), desc="first pass", unit="layer")
+        if len(self.resident) == len(self.layers):  # nothing streams: no hooks, a plain model
+            self._first_pass = None
+            return
         for layer in self.layers:
             layer.register_forward_pre_hook(self._before_layer)
             layer.register_forward_hook(self._after_layer)
