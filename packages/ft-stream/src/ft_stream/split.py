@@ -71,7 +71,7 @@ def _tensor_groups(model, source: Path, prefixes: list[str]):
     tied = getattr(model, "_tied_weights_keys", None) or {}
     tied = tied if isinstance(tied, dict) else {}
     names = {n: (n if n in weights else tied.get(n)) for n in wanted}
-    if all(v in weights for v in names.values() if v is not None) and all(v is not None for v in names.values()):
+    if all(v is not None and v in weights for v in names.values()):
         read = weights.load
         needed = set(names.values())
     else:

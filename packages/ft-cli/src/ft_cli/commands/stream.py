@@ -5,6 +5,16 @@ from __future__ import annotations
 import typer
 
 from ft_cli._errors import friendly
+from ft_cli.commands._generation import (
+    MAX_NEW_TOKENS,
+    REPETITION_PENALTY,
+    STOP,
+    SYSTEM,
+    TEMPERATURE,
+    TOP_P,
+    generation_options,
+    opening,
+)
 
 app = typer.Typer(help="Layer-streaming inference: models larger than memory.", no_args_is_help=True)
 
@@ -49,12 +59,12 @@ def generate(
     model: str = typer.Argument(None, help=MODEL_HELP),
     prompt: str = typer.Option(..., "--prompt", "-p", help="The user message."),
     budget: str = typer.Option(None, help="Memory for weights, e.g. 2GB [default: stream every layer]."),
-    system: str = typer.Option(None, "--system", help="System prompt."),
-    max_new_tokens: int = typer.Option(256, help="Most tokens to generate."),
-    temperature: float = typer.Option(0.0, help="0 is greedy decoding."),
-    top_p: float = typer.Option(1.0, help="Nucleus sampling (with temperature > 0)."),
-    repetition_penalty: float = typer.Option(1.0, help="1.0 is none."),
-    stop: list[str] = typer.Option([], "--stop", help="End the answer at this string (repeatable)."),
+    system: str = SYSTEM,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+    temperature: float = TEMPERATURE,
+    top_p: float = TOP_P,
+    repetition_penalty: float = REPETITION_PENALTY,
+    stop: list[str] = STOP,
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     prefetch: int = typer.Option(1, help="Layers read ahead on a background thread."),
 ) -> None:
@@ -62,14 +72,13 @@ def generate(
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from ft_models import ChatModel, GenerationOptions
+    from ft_models import ChatModel
 
     hf_logging.disable_progress_bar()
     streamed = _open(model, budget, dtype, prefetch)
-    options = GenerationOptions(max_new_tokens, temperature, top_p, repetition_penalty, tuple(stop))
+    options = generation_options(max_new_tokens, temperature, top_p, repetition_penalty, stop)
     chat = ChatModel(AutoTokenizer.from_pretrained(streamed.folder), streamed.model, options)
-    conversation = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    typer.echo(chat.reply(conversation))
+    typer.echo(chat.reply(opening(system, prompt)))
     streamed.close()
 
 

@@ -1,0 +1,26 @@
+"""The generation options `ft chat` and `ft stream generate` share: one definition, one default,
+so the two commands give the same text for the same model and prompt."""
+
+from __future__ import annotations
+
+import typer
+
+SYSTEM = typer.Option(None, "--system", help="System prompt.")
+MAX_NEW_TOKENS = typer.Option(256, help="Most tokens to generate.")
+TEMPERATURE = typer.Option(0.0, help="0 is greedy decoding.")
+TOP_P = typer.Option(1.0, help="Nucleus sampling (with temperature > 0).")
+REPETITION_PENALTY = typer.Option(1.0, help="1.0 is none.")
+STOP = typer.Option([], "--stop", help="End the answer at this string (repeatable).")
+
+
+def generation_options(max_new_tokens: int, temperature: float, top_p: float, repetition_penalty: float,
+                       stop: list[str]):
+    from ft_models import GenerationOptions
+
+    return GenerationOptions(max_new_tokens, temperature, top_p, repetition_penalty, tuple(stop))
+
+
+def opening(system: str | None, prompt: str | None = None) -> list[dict[str, str]]:
+    """A conversation: the system prompt, if any, then the user's message, if any."""
+    return ([{"role": "system", "content": system}] if system else []) + \
+        ([{"role": "user", "content": prompt}] if prompt is not None else [])
