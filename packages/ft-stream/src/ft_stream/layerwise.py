@@ -96,13 +96,12 @@ class LayerwiseModel:
         for i in sorted(self.resident):
             self._install(i, self._owned(self._layer_file[i]))
         self._first_pass = None
-        if progress:  # the first pass reads (and checks) every layer file: show it
+        if len(self.resident) == len(self.layers):  # nothing streams: no hooks, a plain model
+            return
+        if progress:  # the first pass reads (and checks) every streamed layer file: show it
             from tqdm.auto import tqdm
 
             self._first_pass = tqdm(total=len(self.layers), desc="first pass", unit="layer")
-        if len(self.resident) == len(self.layers):  # nothing streams: no hooks, a plain model
-            self._first_pass = None
-            return
         for layer in self.layers:
             layer.register_forward_pre_hook(self._before_layer)
             layer.register_forward_hook(self._after_layer)
