@@ -122,3 +122,19 @@ def test_a_failed_export_leaves_the_previous_one_untouched(tiny_llama_dir, tmp_p
         save_merged(load_model(str(tiny_llama_dir), dtype="float32"), out, tokenizer=Broken())
     assert sorted(os.listdir(out)) == before
     assert [p.name for p in tmp_path.iterdir()] == ["merged"]  # no temporary folder left behind
+
+
+def test_export_never_writes_over_the_run_it_reads(tiny_llama_dir, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    (run / "adapter").mkdir(parents=True)
+    (run / "adapter" / "adapter_config.json").write_text("{}")
+    (run / "metrics.jsonl").write_text("{}\n")
+    before = sorted(p.name for p in run.rglob("*"))
+    for out in (run, run / "adapter", tmp_path):
+        with pytest.raises(FtError, match="holds the input"):
+            merge_adapter(str(tiny_llama_dir), run / "adapter", out, force=True)
+    monkeypatch.chdir(run)
+    with pytest.raises(FtError, match="holds the input|current folder"):
+        merge_adapter(str(tiny_llama_dir), "adapter", ".")
+    assert sorted(p.name for p in run.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

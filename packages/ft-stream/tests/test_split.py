@@ -131,3 +131,30 @@ def test_a_model_without_decoder_layers_is_refused():
 
     with pytest.raises(FtError, match="Flat has no list of 3 decoder layers; ft-stream cannot stream it"):
         decoder_layers(Flat())
+
+
+def test_split_never_replaces_a_foreign_folder_or_the_source(tiny_dir, tmp_path):
+    foreign = tmp_path / "mine"
+    (foreign / "sub").mkdir(parents=True)
+    (foreign / "precious.txt").write_text("keep me")
+    (foreign / "sub" / "notes.md").write_text("and me")
+    with pytest.raises(FtError, match="not made by ft"):
+        split(tiny_dir, foreign, progress=False)
+    assert sorted(p.name for p in foreign.rglob("*")) == ["notes.md", "precious.txt", "sub"]
+    for holder in (tiny_dir, tmp_path):
+        with pytest.raises(FtError, match="holds the input"):
+            split(tiny_dir, holder, progress=False, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "model"]
+    assert (split(tiny_dir, foreign, progress=False, force=True) / "manifest.json").is_file()
+
+
+def test_a_damaged_manifest_is_named(tiny_dir, tmp_path):
+    out = split(tiny_dir, tmp_path / "split", progress=False)
+    (out / "manifest.json").write_text('{"format": 1, "files": [')
+    with pytest.raises(FtError, match=r"manifest.json is damaged .*delete .* split again"):
+        LayerwiseModel(out)
+    (out / "manifest.json").write_text("[]")
+    with pytest.raises(FtError, match="manifest.json is damaged"):
+        LayerwiseModel(out)
+    assert split(tiny_dir, out, progress=False) == out  # ft's own folder: redone
+    LayerwiseModel(out).close()

@@ -3,13 +3,18 @@ template and generation config, written to a temporary folder and renamed into p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from ft_core import FtError, atomic_dir
+from ft_core import FtError, atomic_dir, check_output_dir
 
 
-def save_merged(model, out_dir: str | Path, *, tokenizer=None, max_shard_size: str | int = "2GB") -> Path:
+def save_merged(model, out_dir: str | Path, *, tokenizer=None, max_shard_size: str | int = "2GB", force: bool = False,
+                sources: Sequence[str | Path] = ()) -> Path:
     """Save ``model`` (a PeftModel is merged first) to ``out_dir`` atomically; returns the folder.
+
+    ``out_dir`` must be new, empty or an earlier ft output (``force`` replaces anything else) and
+    may not hold any of ``sources`` (see ``ft_core.check_output_dir``).
 
     Example:
         >>> save_merged(peft_model, "out/merged", tokenizer=tok, max_shard_size="500MB")  # doctest: +SKIP
@@ -20,8 +25,8 @@ def save_merged(model, out_dir: str | Path, *, tokenizer=None, max_shard_size: s
         model = model.merge_and_unload()
     if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
         raise FtError("a quantized model cannot be exported merged: load the base unquantized and use merge_adapter")
-    out = Path(out_dir)
-    with atomic_dir(out) as tmp:
+    out = check_output_dir(out_dir, force=force, sources=sources)
+    with atomic_dir(out, force=force, sources=sources, made_by="ft export") as tmp:
         model.config.use_cache = True  # training turns it off; the exported model is for inference
         model.save_pretrained(tmp, max_shard_size=max_shard_size, safe_serialization=True)
         if tokenizer is not None:
@@ -30,17 +35,22 @@ def save_merged(model, out_dir: str | Path, *, tokenizer=None, max_shard_size: s
 
 
 def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, *, dtype: str = "auto",
-                  max_shard_size: str | int = "2GB", token: str | None = None) -> Path:
+                  max_shard_size: str | int = "2GB", token: str | None = None, force: bool = False) -> Path:
     """Load ``base`` unquantized, attach the adapter in ``adapter_dir``, merge, save to ``out_dir``.
 
     The tokenizer comes from the adapter folder when it holds one (a run saves it there), else from
-    the base. Example:
+    the base. ``out_dir`` is checked before anything loads: it may not hold the adapter or the base,
+    and must be new, empty or an earlier ft output unless ``force``. Example:
         >>> merge_adapter("smollm2-135m-instruct", "runs/demo/adapter", "runs/demo/merged")  # doctest: +SKIP
     """
     from ft_models.adapters import load_adapter
     from ft_models.loading import load_model, load_tokenizer
+    from ft_models.sources import model_path
 
     adapter_dir = Path(adapter_dir)
+    base_path = Path(model_path(base))
+    sources = [adapter_dir] + ([base_path] if base_path.exists() else [])
+    check_output_dir(out_dir, force=force, sources=sources)
     model = load_adapter(load_model(base, dtype=dtype, token=token), str(adapter_dir))
     if (adapter_dir / "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer
@@ -48,4 +58,4 @@ def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, *, dt
         tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
     else:
         tokenizer = load_tokenizer(base, token=token)
-    return save_merged(model, out_dir, tokenizer=tokenizer, max_shard_size=max_shard_size)
+    return save_merged(model, out_dir, tokenizer=tokenizer, max_shard_size=max_shard_size, force=force, sources=sources)

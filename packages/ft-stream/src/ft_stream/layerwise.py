@@ -71,7 +71,7 @@ class LayerwiseModel:
     def __init__(self, folder: str | Path, *, budget: int | str | None = None, dtype: torch.dtype | None = None,
                  prefetch: int = 1, verify: bool = True, progress: bool = False):
         folder = Path(folder)
-        if read_manifest(folder) is None and (folder / "config.json").is_file() and not (folder / MANIFEST).exists():
+        if not (folder / MANIFEST).exists() and (folder / "config.json").is_file():
             folder = split(folder, progress=False)
         self.folder = folder
         self.manifest = self._checked_manifest(folder)

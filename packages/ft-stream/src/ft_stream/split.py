@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ft_core import atomic_dir, atomic_write_text, ft_home
+from ft_core import FtError, atomic_dir, atomic_write_text, check_output_dir, ft_home
 from ft_stream.layerfile import sha256_file
 from ft_stream.skeleton import build_skeleton, decoder_layers
 
@@ -39,19 +39,33 @@ def _fingerprint(folder: Path, dtype: torch.dtype | None) -> str:
     return digest.hexdigest()[:16]
 
 
+_MANIFEST_KEYS = {"format", "files", "num_layers", "layer_prefixes", "dtype"}
+_FILE_KEYS = {"name", "kind", "bytes", "sha256"}
+
+
 def read_manifest(folder: Path) -> dict | None:
+    """The split's manifest; None if there is none, an FtError if it is damaged."""
     path = Path(folder) / MANIFEST
-    if not path.is_file():
+    if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        ok = isinstance(manifest, dict) and _MANIFEST_KEYS <= manifest.keys() and isinstance(manifest["files"], list) \
+            and all(isinstance(f, dict) and _FILE_KEYS <= f.keys() for f in manifest["files"])
+        problem = "" if ok else "keys are missing"
+    except (OSError, ValueError) as e:  # unreadable, not UTF-8, not JSON
+        problem = str(e).split("\n")[0]
+    if problem:
+        raise FtError(f"{path} is damaged ({problem}); delete {folder} and split again (`ft stream split MODEL {folder}`)")
+    return manifest
 
 
 def is_complete(folder: Path, fingerprint: str | None = None) -> bool:
     """A finished split (of ``fingerprint``'s source, when given): manifest and file sizes agree."""
-    manifest = read_manifest(folder)
+    try:
+        manifest = read_manifest(folder)
+    except FtError:
+        return False
     if manifest is None or manifest.get("format") != FORMAT:
         return False
     if fingerprint and manifest.get("source_fingerprint") != fingerprint:
@@ -88,9 +102,11 @@ def _tensor_groups(model, source: Path, prefixes: list[str]):
 
 
 def split(source: str | Path, out_dir: str | Path | None = None, *, dtype: torch.dtype | None = None,
-          progress: bool = True) -> Path:
+          progress: bool = True, force: bool = False) -> Path:
     """Split ``source`` (alias, folder, .gguf or hub id) into ``out_dir`` (default: under
     ``$FT_HOME/stream``); an up-to-date split is reused. ``dtype`` converts the weights.
+    ``out_dir`` must be new, empty or an earlier split (``force`` replaces anything else) and may
+    not hold the source.
 
     Example:
         >>> folder = split("smollm2-135m-instruct", dtype=torch.bfloat16)  # doctest: +SKIP
@@ -108,12 +124,13 @@ def split(source: str | Path, out_dir: str | Path | None = None, *, dtype: torch
     out = Path(out_dir) if out_dir else ft_home() / "stream" / f"{path.name}-{fingerprint}"
     if is_complete(out, fingerprint):
         return out
+    out = check_output_dir(out, force=force or out_dir is None, sources=[path])  # $FT_HOME/stream is ours
     config = AutoConfig.from_pretrained(path)
     skeleton = build_skeleton(config, torch.float32)  # on meta: the dtype only matters for the MoE route
     _, prefixes = decoder_layers(skeleton)
     read, groups = _tensor_groups(skeleton, path, prefixes)
     files, dtypes = [], set()
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force=force or out_dir is None, sources=[path], made_by="ft stream split") as tmp:
         for name, keys in tqdm(groups.items(), desc=f"splitting {path.name}", unit="file", disable=not progress):
             tensors = {k: (t.to(dtype) if dtype else t).contiguous() for k, t in read(keys).items()}
             save_file(tensors, tmp / name)

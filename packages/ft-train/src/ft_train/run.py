@@ -54,7 +54,7 @@ def run_training(config_path: str | Path) -> TrainResult:
         print(f"ft: resuming from {resume}", flush=True)
     trainer, tokenizer = run_sft(config, config_path, sft_args, resume)
     weights = out / ("adapter" if config.adapter.type == "lora" else "model")
-    with atomic_dir(weights) as tmp:
+    with atomic_dir(weights, force=True, made_by="ft train") as tmp:  # the run's own folder
         if (out / INITIAL_ADAPTER).is_dir() and config.adapter.init in ("pissa", "olora"):
             # a plain LoRA (rank 2r) for the original base, not for PiSSA's residual weights
             trainer.model.save_pretrained(tmp, path_initial_model_for_weight_conversion=str(out / INITIAL_ADAPTER))

@@ -22,10 +22,11 @@ def _base_of(adapter: Path) -> str | None:
 @friendly("export")
 def export(
     adapter: Path = typer.Argument(..., help="The adapter folder (a run's OUTPUT_DIR/adapter)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the merged model (replaced atomically)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the merged model: new, empty or an earlier export."),
     base: str = typer.Option(None, "--base", "-b", help="Base model [default: the run's model.source]."),
     dtype: str = typer.Option("auto", help="Weights dtype: auto, float32, bfloat16, float16."),
     max_shard_size: str = typer.Option("2GB", help="Largest safetensors shard, e.g. 500MB."),
+    force: bool = typer.Option(False, "--force", help="Replace --out even if it holds files ft did not write."),
 ) -> None:
     """Merge ADAPTER into its base and save safetensors, tokenizer, chat template, generation config."""
     from ft_core import FtError
@@ -34,5 +35,5 @@ def export(
     base = base or _base_of(adapter)
     if base is None:
         raise FtError(f"no run_config.yaml beside {adapter} to name the base model; pass --base")
-    folder = merge_adapter(base, adapter, out, dtype=dtype, max_shard_size=max_shard_size)
+    folder = merge_adapter(base, adapter, out, dtype=dtype, max_shard_size=max_shard_size, force=force)
     typer.echo(f"merged {adapter} into {base}: {folder}")

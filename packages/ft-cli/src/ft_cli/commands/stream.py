@@ -44,12 +44,13 @@ def split_command(
     model: str = typer.Argument(None, help=MODEL_HELP),
     out: str = typer.Argument(None, help="Output folder [default: under $FT_HOME/stream]."),
     dtype: str = typer.Option("keep", help=DTYPE_HELP),
+    force: bool = typer.Option(False, "--force", help="Replace OUT even if it holds files ft did not write."),
 ) -> None:
     """Split MODEL into one safetensors file per decoder layer with a checksummed manifest."""
     from ft_models import DEFAULT_MODEL
     from ft_stream import split
 
-    folder = split(model or DEFAULT_MODEL, out, dtype=_dtype(dtype))
+    folder = split(model or DEFAULT_MODEL, out, dtype=_dtype(dtype), force=force)
     typer.echo(str(folder))
 
 
