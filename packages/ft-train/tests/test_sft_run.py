@@ -135,3 +135,87 @@ def test_pissa_adapter_is_saved_for_the_original_base(tmp_path, tiny_chat_dir):
         expected = trained.eval()(ids).logits
         assert not torch.allclose(expected, base(ids).logits, atol=1e-4)  # training moved it
         torch.testing.assert_close(converted(ids).logits, expected, atol=1e-4, rtol=1e-4)
+
+
+KILLED_WHILE_SAVING = """
+import os, signal, sys
+from transformers import Trainer
+from ft_train import run_training
+
+save_rng = Trainer._save_rng_state
+def killed(self, output_dir):
+    if self.state.global_step == int(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGKILL)  # the checkpoint has weights and optimizer, no state yet
+    return save_rng(self, output_dir)
+Trainer._save_rng_state = killed
+run_training(sys.argv[1])
+"""
+
+
+def _losses(out: Path) -> dict[int, float]:
+    records = [r for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
+    steps = [r["step"] for r in records]
+    assert len(steps) == len(set(steps)), f"a step logged twice: {steps}"
+    return {r["step"]: r["loss"] for r in records}
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_writing_a_checkpoint_resumes_from_the_last_complete_one(tmp_path, tiny_chat_dir, capsys):
+    import subprocess
+    import sys
+
+    from ft_train.checkpoints import MARKER
+
+    def config(name):
+        (tmp_path / name).mkdir()
+        path = write_config(tmp_path / name, tiny_chat_dir, max_steps=6)
+        raw = yaml.safe_load(path.read_text())
+        raw["train"].update(save_steps=2, logging_steps=1)
+        path.write_text(yaml.safe_dump(raw))
+        return path
+
+    run_training(config("whole"))
+    expected = _losses(tmp_path / "whole" / "out")
+    killed = config("killed")
+    done = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, str(killed), "4"], capture_output=True, text=True)
+    assert done.returncode == -9, done.stderr[-2000:]
+    out = tmp_path / "killed" / "out"
+    assert (out / "checkpoint-4").is_dir() and not (out / "checkpoint-4" / MARKER).exists()
+    assert (out / "checkpoint-2" / MARKER).is_file()
+    capsys.readouterr()
+
+    run_training(killed)
+    said = capsys.readouterr().out
+    assert "checkpoint-4 was cut off while being written; removing it" in said
+    assert "resuming from checkpoint-2" in said
+    resumed = _losses(out)
+    assert sorted(resumed) == [1, 2, 3, 4, 5, 6]
+    for step in range(1, 7):  # the same losses as the uninterrupted run (same seed; float32 on CPU)
+        assert resumed[step] == pytest.approx(expected[step], rel=1e-5, abs=1e-6), step
+
+
+@pytest.mark.slow
+def test_a_rerun_with_changed_settings_is_refused_unless_told(tmp_path, tiny_chat_dir, capsys):
+    from ft_core import FtError
+
+    path = write_config(tmp_path, tiny_chat_dir, max_steps=2)
+    run_training(path)
+    out = tmp_path / "out"
+    recorded = (out / "run_config.yaml").read_text()
+    raw = yaml.safe_load(path.read_text())
+    raw["train"]["learning_rate"] = 0.5
+    raw["data"]["cutoff_len"] = 60
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(FtError, match=r"run.yaml: .*out holds a run trained with other settings \(data.cutoff_len: 64 -> 60; "
+                                      r"train.learning_rate: 0.01 -> 0.5\); rerun with --resume .* or --restart"):
+        run_training(path)
+    assert (out / "run_config.yaml").read_text() == recorded  # nothing rewritten
+    raw["train"]["max_steps"] = 4  # the step budget alone may change, with --resume the rest too
+    path.write_text(yaml.safe_dump(raw))
+    run_training(path, rerun="resume")
+    assert "resuming from checkpoint-2" in capsys.readouterr().out
+    assert yaml.safe_load((out / "run_config.yaml").read_text())["train"]["learning_rate"] == 0.5
+    (out / "mine.txt").write_text("kept")
+    run_training(path, rerun="restart")
+    assert "resuming" not in capsys.readouterr().out
+    assert sorted(_losses(out)) == [2, 4] and (out / "mine.txt").is_file()

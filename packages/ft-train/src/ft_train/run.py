@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from transformers.trainer_utils import get_last_checkpoint
 
-from ft_core import atomic_dir, atomic_write_text
+from ft_core import FtError, atomic_dir, atomic_write_text
 from ft_models import resolve_source
-from ft_train.config import RunConfig, check_trainer_args, load_run_config
+from ft_train.checkpoints import choose_resume
+from ft_train.config import check_trainer_args, load_run_config
 from ft_train.metrics import METRICS_FILE, PLOT_FILE
+from ft_train.rerun import RerunMode, check_rerun
 from ft_train.stages.sft import INITIAL_ADAPTER, make_sft_config, run_sft
 
 CONFIG_COPY = "run_config.yaml"
@@ -26,13 +27,12 @@ class TrainResult:
     final_loss: float | None
 
 
-def _resume_point(config: RunConfig) -> str | None:
-    out = Path(config.train.output_dir)
-    return get_last_checkpoint(str(out)) if config.train.resume and out.is_dir() else None
+def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> TrainResult:
+    """Train as ``config_path`` says; an interrupted run resumes from its last complete checkpoint.
 
-
-def run_training(config_path: str | Path) -> TrainResult:
-    """Train as ``config_path`` says; an interrupted run resumes from its last checkpoint.
+    A rerun into an output_dir whose recorded config differs (in more than the step budget) is
+    refused unless ``rerun`` is ``resume`` (continue with the new settings) or ``restart`` (remove
+    the earlier run's checkpoints and results first); ``train.resume: false`` means ``restart``.
 
     Example:
         >>> result = run_training("examples/sft_lora_demo.yaml")  # doctest: +SKIP
@@ -46,13 +46,17 @@ def run_training(config_path: str | Path) -> TrainResult:
     check_trainer_args(config_path, SFTConfig, config.train.trainer_args)
     sft_args = make_sft_config(config, config_path)
     resolve_source(config.model.source)  # an unknown model fails before anything is written
+    if rerun not in ("auto", "resume", "restart"):
+        raise FtError(f"rerun must be auto, resume or restart, found {rerun!r}")
     out = Path(config.train.output_dir)
+    settings = config.model_dump(mode="json")
+    check_rerun(config_path, out, out / CONFIG_COPY, settings, "restart" if not config.train.resume else rerun)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / CONFIG_COPY, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    resume = _resume_point(config)
+    atomic_write_text(out / CONFIG_COPY, yaml.safe_dump(settings, sort_keys=False))
+    resume = choose_resume(out)
     if resume:
-        print(f"ft: resuming from {resume}", flush=True)
-    trainer, tokenizer = run_sft(config, config_path, sft_args, resume)
+        print(f"ft: resuming from {resume.name}", flush=True)
+    trainer, tokenizer = run_sft(config, config_path, sft_args, str(resume) if resume else None)
     weights = out / ("adapter" if config.adapter.type == "lora" else "model")
     with atomic_dir(weights, force=True, made_by="ft train") as tmp:  # the run's own folder
         if (out / INITIAL_ADAPTER).is_dir() and config.adapter.init in ("pissa", "olora"):

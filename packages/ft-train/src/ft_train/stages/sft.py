@@ -15,6 +15,7 @@ from ft_models import (
     load_tokenizer,
     trainable_parameters,
 )
+from ft_train.checkpoints import CheckpointMarker
 from ft_train.config import RunConfig
 from ft_train.defaults import trainer_defaults
 from ft_train.metrics import MetricsCallback
@@ -97,7 +98,7 @@ def run_sft(config: RunConfig, config_path: Path, sft_args, resume: str | bool |
     # Packed rows carry restarting position_ids and no attention mask; our collator keeps them so.
     collator = SFTCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
     trainer = SFTTrainer(model=model, args=sft_args, train_dataset=data.dataset, processing_class=tokenizer,
-                         data_collator=collator, callbacks=[MetricsCallback(config.train.output_dir)],
+                         data_collator=collator, callbacks=[MetricsCallback(config.train.output_dir), CheckpointMarker()],
                          optimizers=(optimizer, None))
     trainer.train(resume_from_checkpoint=resume)
     return trainer, tokenizer
