@@ -43,7 +43,7 @@ def test_good_config_resolves_data_paths_relative_to_the_file(tmp_path):
 
 @pytest.mark.parametrize("old, new, expected", [
     ("  source:", "  sorce:", "unknown key 'model.sorce' (did you mean 'source'?)"),
-    ("\ntrain:\n", "\ntrian:\n", "unknown key 'trian' (did you mean 'train'?) (and 1 more)"),
+    ("\ntrain:\n", "\ntrian:\n", "unknown top-level key 'trian' (did you mean 'train'?) (and 1 more)"),
     ("    - {path: data/b.json, format: alpaca}", "    - {path: data/b.json, fromat: alpaca}",
      "unknown key 'data.train.1.fromat' (did you mean 'format'?)"),
     ("  output_dir: out\n", "", "missing key 'train.output_dir'"),
@@ -84,3 +84,53 @@ def test_unknown_model_is_named_before_anything_is_written(tmp_path, monkeypatch
     with pytest.raises(FtError, match="unknown model 'not-a-model'"):
         run_training(path)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("  learning_rate: 1.0e-4", "  learning_rate: fast", "train.learning_rate: expected a number, found 'fast'"),
+    ("  learning_rate: 1.0e-4", "  learning_rate: -1e-4", "train.learning_rate: expected a positive number, found '-1e-4'"),
+    ("  learning_rate: 1.0e-4", "  num_train_epochs: three", "train.num_train_epochs: expected a number, found 'three'"),
+    ("  learning_rate: 1.0e-4", "  per_device_train_batch_size: 0",
+     "train.per_device_train_batch_size: expected a whole number of at least 1, found 0"),
+    ("  learning_rate: 1.0e-4", "  per_device_train_batch_size: 2.5",
+     "train.per_device_train_batch_size: expected a whole number, found 2.5"),
+    ("  learning_rate: 1.0e-4", "  max_steps: -3", "train.max_steps: expected a positive whole number, or -1 for no limit"),
+    ("  learning_rate: 1.0e-4", "  bf16: maybe", "train.bf16: expected true or false, found 'maybe'"),
+])
+def test_trainer_values_are_checked_before_anything_loads(tmp_path, monkeypatch, old, new, expected):
+    import ft_train.run
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(ft_train.run, "run_sft", lambda *a: pytest.fail("a model was loaded"))
+    path = write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(FtError) as info:
+        run_training(path)
+    assert str(info.value).startswith(f"{path}: {expected}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_yaml_style_numbers_are_numbers(tmp_path):
+    from trl import SFTConfig
+
+    from ft_train.trainer_args import check_trainer_args
+
+    args = {"learning_rate": "1e-4", "max_steps": "20", "num_train_epochs": 2, "save_total_limit": None}
+    assert check_trainer_args(tmp_path / "run.yaml", SFTConfig, args) == \
+        {"learning_rate": 1e-4, "max_steps": 20, "num_train_epochs": 2.0, "save_total_limit": None}
+    config = load_run_config(write(tmp_path, GOOD + "adapter:\n  dropout: 5e-2\n"))
+    assert config.adapter.dropout == 0.05
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("adapter:\n  r: true\n", "adapter.r: Input should be a valid integer (found True)"),
+    ("adapter:\n  r: '8'\n", "adapter.r: Input should be a valid integer (found '8')"),
+    ("zzz: 1\n", "unknown top-level key 'zzz'; the sections are model, data, adapter, train"),
+    ("learnign_rate: 1.0e-4\n", "unknown top-level key 'learnign_rate': it looks like 'train.learning_rate' "
+                                 "(put it under train:)"),
+    ("cutoff_len: 512\n", "unknown top-level key 'cutoff_len': it is 'data.cutoff_len' (put it under data:)"),
+])
+def test_section_values_are_strict_and_stray_keys_find_their_section(tmp_path, text, expected):
+    path = write(tmp_path, GOOD + text)
+    with pytest.raises(FtError) as info:
+        load_run_config(path)
+    assert str(info.value) == f"{path}: {expected}"

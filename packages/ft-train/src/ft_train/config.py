@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from ft_core import FtError, did_you_mean
+from ft_core import FtError, closest, did_you_mean
 from ft_models import DEFAULT_MODEL
+from ft_train.trainer_args import as_number
+
+
+def _number_or_as_is(value: Any) -> Any:
+    number = as_number(value)
+    return value if number is None else number
+
+
+# A float that also takes what YAML leaves as a string ('1e-4'); strict otherwise (no bools).
+Number = Annotated[float, BeforeValidator(_number_or_as_is)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `r: true` is not r=1, `cutoff_len: "512"` is not 512
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class QuantizationSection(_Section):
@@ -62,20 +73,21 @@ class AdapterSection(_Section):
     type: Literal["lora", "freeze", "full"] = "lora"
     r: int = Field(default=16, gt=0)
     alpha: int = Field(default=32, gt=0)
-    dropout: float = Field(default=0.05, ge=0, lt=1)
+    dropout: Number = Field(default=0.05, ge=0, lt=1)
     target_modules: str | list[str] = "all-linear"
     use_dora: bool = False
     use_rslora: bool = False
     init: Literal["default", "gaussian", "pissa", "olora"] = "default"
-    loraplus_ratio: float | None = Field(default=None, gt=0)
+    loraplus_ratio: Number | None = Field(default=None, gt=0)
     trainable_layers: int = Field(default=2, ge=0)  # freeze: the last N decoder layers train
     trainable_modules: list[str] = []  # freeze: parameters whose names contain these train too
 
 
 class TrainSection(BaseModel):
-    """``stage`` and ``output_dir``; every other key goes to the stage's TRL config."""
+    """``stage`` and ``output_dir``; every other key goes to the stage's TRL config
+    (checked by ``ft_train.trainer_args.check_trainer_args``)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     stage: Literal["sft"] = "sft"
     output_dir: str
     resume: bool = True
@@ -105,6 +117,40 @@ def _section_fields(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
+def _trainer_fields() -> list[str]:
+    import dataclasses
+
+    from trl import SFTConfig
+
+    return [f.name for f in dataclasses.fields(SFTConfig)]
+
+
+def section_of(name: str) -> str | None:
+    """'section.key' for a key that belongs in a section (exactly, or by a likely typo)."""
+    keys = {f"{section}.{key}": key for section, field in RunConfig.model_fields.items()
+            for key in _section_fields((section, "x"))}
+    keys.update({f"train.{key}": key for key in _trainer_fields()})
+    exact = [dotted for dotted, key in keys.items() if key == name]
+    if exact:
+        return exact[0]
+    near = closest(name, set(keys.values()))
+    return next((dotted for dotted, key in keys.items() if key == near), None)
+
+
+def _unknown_key(loc: tuple) -> str:
+    key = ".".join(str(p) for p in loc)
+    if len(loc) == 1 and closest(key, RunConfig.model_fields):  # a misspelt section
+        return f"unknown top-level key '{key}'{did_you_mean(key, RunConfig.model_fields)}"
+    if len(loc) == 1:  # a top-level key that belongs in a section
+        home = section_of(key)
+        if home:
+            section, field = home.split(".", 1)
+            verb = "is" if field == loc[0] else "looks like"
+            return f"unknown top-level key '{key}': it {verb} '{home}' (put it under {section}:)"
+        return f"unknown top-level key '{key}'; the sections are {', '.join(RunConfig.model_fields)}"
+    return f"unknown key '{key}'{did_you_mean(str(loc[-1]), _section_fields(loc))}"
+
+
 def _reword(path: Path, error: ValidationError) -> FtError:
     # An unknown key explains the missing one beside it (a typo), so report it first.
     errors = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
@@ -113,22 +159,10 @@ def _reword(path: Path, error: ValidationError) -> FtError:
     key = ".".join(str(p) for p in loc)
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     if first["type"] == "extra_forbidden":
-        hint = did_you_mean(str(loc[-1]), _section_fields(loc))
-        return FtError(f"{path}: unknown key '{key}'{hint}{more}")
+        return FtError(f"{path}: {_unknown_key(loc)}{more}")
     if first["type"] == "missing":
         return FtError(f"{path}: missing key '{key}'{more}")
     return FtError(f"{path}: {key}: {first['msg']} (found {first.get('input')!r}){more}")
-
-
-def check_trainer_args(path: Path, stage_config_cls: type, args: dict[str, Any]) -> None:
-    """Every ``train:`` key must be a field of the stage's TRL config class."""
-    import dataclasses
-
-    fields = {f.name for f in dataclasses.fields(stage_config_cls)} | {"stage", "output_dir", "resume"}
-    for key in args:
-        if key not in fields:
-            raise FtError(f"{path}: unknown key 'train.{key}'{did_you_mean(key, fields)}; "
-                          f"train keys are {stage_config_cls.__name__} fields")
 
 
 def load_run_config(path: str | Path) -> RunConfig:

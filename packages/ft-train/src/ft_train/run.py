@@ -10,9 +10,10 @@ import yaml
 from ft_core import FtError, atomic_dir, atomic_write_text
 from ft_models import resolve_source
 from ft_train.checkpoints import choose_resume
-from ft_train.config import check_trainer_args, load_run_config
+from ft_train.config import load_run_config
 from ft_train.metrics import METRICS_FILE, PLOT_FILE
 from ft_train.rerun import RerunMode, check_rerun
+from ft_train.trainer_args import check_trainer_args
 from ft_train.stages.sft import INITIAL_ADAPTER, make_sft_config, run_sft
 
 CONFIG_COPY = "run_config.yaml"
@@ -41,13 +42,13 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
     """
     from trl import SFTConfig
 
-    config_path = Path(config_path)
-    config = load_run_config(config_path)
-    check_trainer_args(config_path, SFTConfig, config.train.trainer_args)
-    sft_args = make_sft_config(config, config_path)
-    resolve_source(config.model.source)  # an unknown model fails before anything is written
     if rerun not in ("auto", "resume", "restart"):
         raise FtError(f"rerun must be auto, resume or restart, found {rerun!r}")
+    config_path = Path(config_path)
+    config = load_run_config(config_path)
+    config.train.model_extra.update(check_trainer_args(config_path, SFTConfig, config.train.trainer_args))
+    sft_args = make_sft_config(config, config_path)
+    resolve_source(config.model.source)  # an unknown model fails before anything is written
     out = Path(config.train.output_dir)
     settings = config.model_dump(mode="json")
     check_rerun(config_path, out, out / CONFIG_COPY, settings, "restart" if not config.train.resume else rerun)
