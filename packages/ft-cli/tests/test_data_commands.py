@@ -41,7 +41,7 @@ def test_validate_lists_every_bad_row_and_fails(tmp_path, data):
     assert result.exit_code == 1
     assert f"{bad} row 1: missing key 'output'" in result.stderr
     assert f"{bad} row 2: 'chosen' equals 'rejected'" in result.stderr
-    assert "20 good rows, 2 bad rows" in result.stdout
+    assert "20 good rows, 2 problems" in result.stdout
     assert runner.invoke(app, ["data", "validate", str(data)]).exit_code == 0
 
 

@@ -18,7 +18,8 @@ _PROVIDERS = {"ft_train": "ft-train", "ft_models": "ft-models", "ft_stream": "ft
 
 
 def friendly(command: str) -> Callable[[F], F]:
-    """Decorate a command so FtError and a missing ft library exit with one clear line."""
+    """Decorate a command so FtError, an unreadable or unwritable file and a missing ft library exit
+    with one clear line."""
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
@@ -27,6 +28,11 @@ def friendly(command: str) -> Callable[[F], F]:
                 return fn(*args, **kwargs)
             except FtError as e:
                 print(f"error: {e}", file=sys.stderr)
+                raise typer.Exit(2) from None
+            except OSError as e:  # a file the user named cannot be read or written: say which, no traceback
+                if e.filename is None:
+                    raise
+                print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
                 raise typer.Exit(2) from None
             except ModuleNotFoundError as e:
                 dist = _PROVIDERS.get((e.name or "").split(".")[0])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
+from ft_cli._quiet import quiet_third_party_logs
 from ft_cli.commands import chat, data, doctor, export, model, stream, train, version
 
 app = typer.Typer(
@@ -24,7 +27,23 @@ app.add_typer(stream.app, name="stream")
 
 
 def main() -> None:
-    app()
+    """The `ft` entry point: usage mistakes (a missing argument, a bad option value) are one line
+    on stderr with exit code 2, like every other user error."""
+    quiet_third_party_logs()
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:
+        # click's exception classes (typer vendors its own copy in newer versions)
+        if not any(c.__name__ == "ClickException" for c in type(e).__mro__):
+            raise
+        ctx = getattr(e, "ctx", None)
+        where, hint = (f"{ctx.command_path}: ", f" (see {ctx.command_path} --help)") if ctx else ("", "")
+        print(f"error: {where}{' '.join(e.format_message().split())}{hint}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ft_core import FtError
 from ft_data.dataset import Source
 from ft_data.loading import Loaded, load_records
 from ft_data.masking import Segments, assistant_segments
@@ -72,6 +73,8 @@ def length_stats(tokenizer, source: Source, *, cutoff: int = 1024, template: str
     """Token length of every record as rendered for training (a pair counts its longer side)."""
     fmt = ChatFormat.for_tokenizer(tokenizer, template)
     loaded = load_source(source, on_bad_row)
+    if not loaded.records:
+        raise FtError(f"no usable rows: {len(loaded.skipped)} bad ({loaded.skipped[0] if loaded.skipped else 'none'})")
     texts = [[("".join(t for t, _ in segments)) for _, segments in record_segments(fmt, r)] for r in loaded.records]
     flat = tokenizer([t for views in texts for t in views], add_special_tokens=False)["input_ids"]
     lengths, k = [], 0
@@ -82,10 +85,15 @@ def length_stats(tokenizer, source: Source, *, cutoff: int = 1024, template: str
 
 
 def validate(sources: Sequence[Source]) -> tuple[int, list[str]]:
-    """(good rows, problems) over every row of every source; nothing stops at the first error."""
+    """(good rows, problems) over every row of every source; nothing stops at the first error:
+    a bad row, line or whole file is one problem each, and the next one is read."""
     good, problems = 0, []
     for source in sources:
-        loaded = load_source(source, on_bad_row="skip")
+        try:
+            loaded = load_source(source, on_bad_row="skip")
+        except FtError as e:
+            problems.append(str(e))
+            continue
         good += len(loaded.records)
         problems += loaded.skipped
     return good, problems

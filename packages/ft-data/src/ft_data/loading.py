@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ft_core import FtError, did_you_mean
+from ft_core import FtError, did_you_mean, read_text
 from ft_data.formats import CONVERTERS, detect_format
 from ft_data.formats._errors import RowError
 from ft_data.records import Record, record_kind
@@ -14,12 +14,14 @@ from ft_data.records import Record, record_kind
 Conversation = list[dict[str, str]]
 
 
-def read_rows(path: str | Path) -> list[tuple[int, dict]]:
-    """(row number, object) pairs from a ``.json`` list or a ``.jsonl`` file; rows count from 1."""
+def read_rows(path: str | Path, problems: list[str] | None = None) -> list[tuple[int, dict]]:
+    """(row number, object) pairs from a ``.json`` list or a ``.jsonl`` file; rows count from 1.
+
+    A malformed row raises an FtError naming file and row, or, when a ``problems`` list is given,
+    is described there and left out (so every bad line of a file can be reported at once).
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FtError(f"data file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "data file")
     if path.suffix == ".jsonl":
         rows = [(n, _parse(path, line, n)) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     else:
@@ -27,18 +29,34 @@ def read_rows(path: str | Path) -> list[tuple[int, dict]]:
         if not isinstance(data, list):
             raise FtError(f"{path}: expected a JSON list of rows, found {type(data).__name__}")
         rows = list(enumerate(data, 1))
+    good = []
     for n, row in rows:
-        if not isinstance(row, dict):
-            raise FtError(f"{path} row {n}: expected a JSON object, found {type(row).__name__}")
-    return rows
+        if isinstance(row, dict):
+            good.append((n, row))
+            continue
+        error = row if isinstance(row, FtError) else \
+            FtError(f"{path} row {n}: expected a JSON object, found {_json_type(row)}")
+        if problems is None:
+            raise error
+        problems.append(str(error))
+    return good
+
+
+def _json_type(value) -> str:
+    return {list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(type(value), "a number")
 
 
 def _parse(path: Path, text: str, line: int | None):
+    """The JSON value of ``text``; a malformed JSONL line comes back as its FtError (the caller
+    decides whether it stops the file), a malformed whole file raises."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         where = f"row {line}" if line else f"line {e.lineno} column {e.colno}"
-        raise FtError(f"{path} {where}: malformed JSON ({e.msg})") from None
+        error = FtError(f"{path} {where}: malformed JSON ({e.msg})")
+        if line is None:
+            raise error from None
+        return error
 
 
 @dataclass
@@ -73,10 +91,10 @@ def load_records(path: str | Path, format: str = "auto", *, on_bad_row: str = "e
     if on_bad_row not in ("error", "skip"):
         raise FtError(f"on_bad_row must be 'error' or 'skip', found {on_bad_row!r}")
     path = Path(path)
-    rows = read_rows(path)
-    if not rows:
-        raise FtError(f"data file {path} has no rows")
     loaded = Loaded([])
+    rows = read_rows(path, loaded.skipped if on_bad_row == "skip" else None)
+    if not rows:
+        raise FtError(f"data file {path} has no {'usable ' if loaded.skipped else ''}rows")
     convert_rows(path, rows, converter or _converter(path, rows, format), loaded, on_bad_row)
     return loaded
 

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ft_core import FtError, did_you_mean
+from ft_core import FtError, did_you_mean, read_text
 from ft_data.formats import CONVERTERS, AlpacaToMessages, ShareGPTToMessages
 from ft_data.formats._errors import RowError
 from ft_data.loading import Loaded, convert_rows, read_rows
@@ -74,13 +74,15 @@ def load_registry(path: str | Path) -> dict[str, DatasetSpec]:
     """Entries of a registry JSON file; ``file_name`` is relative to the registry's folder."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FtError(f"dataset registry {path} does not exist") from None
+        raw = json.loads(read_text(path, "dataset registry"))
     except json.JSONDecodeError as e:
         raise FtError(f"{path} line {e.lineno}: malformed JSON ({e.msg})") from None
+    if not isinstance(raw, dict):
+        raise FtError(f"{path}: expected a JSON object of dataset name -> entry")
     specs = {}
     for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise FtError(f"{path}: dataset '{name}': expected an object with file_name, formatting, ...")
         unknown = set(entry) - _SPEC_KEYS
         if unknown:
             key = sorted(unknown)[0]
@@ -125,7 +127,7 @@ def load_spec(spec: DatasetSpec, *, on_bad_row: str = "error") -> Loaded:
     convert = spec.converter()
     loaded = Loaded([])
     for path in _files(spec.path):
-        rows = read_rows(path) if path.suffix in (".json", ".jsonl") else _table_rows(path)
+        rows = read_rows(path, loaded.skipped if on_bad_row == "skip" else None) if path.suffix in (".json", ".jsonl") else _table_rows(path)
         convert_rows(path, rows, convert, loaded, on_bad_row, limit=spec.max_samples)
     return loaded
 

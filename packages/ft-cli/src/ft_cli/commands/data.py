@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -38,21 +40,31 @@ def _tokenizer(model: str | None):
 
 @app.command()
 @friendly("data preview")
-def preview(source: str = typer.Argument(..., help=SOURCE_HELP), n: int = typer.Option(3, "-n", help="How many rows."),
+def preview(source: str = typer.Argument(..., help=SOURCE_HELP),
+            n: int = typer.Option(3, "-n", min=1, help="How many rows."),
             registry: Path = REGISTRY, format: str = FORMAT, model: str = MODEL, template: str = TEMPLATE) -> None:
-    """Render the first rows as the model sees them; trained tokens are highlighted in green."""
+    """Render the first rows as the model sees them; trained tokens in green (between [[ and ]] when
+    the output is not a terminal or NO_COLOR is set)."""
     from ft_data.inspect import preview as render
 
-    for label, segments in render(_tokenizer(model), _source(source, registry, format), n=n, template=template):
+    views = render(_tokenizer(model), _source(source, registry, format), n=n, template=template)
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    if not colour:
+        typer.echo("(trained tokens are between [[ and ]])")
+    for label, segments in views:
         typer.secho(f"── {label} " + "─" * 40, dim=True)
         for text, trained in segments:
-            typer.secho(text, fg="green" if trained else None, bold=trained, nl=False)
+            if colour:
+                typer.secho(text, fg="green" if trained else None, bold=trained, nl=False)
+            else:
+                typer.echo(f"[[{text}]]" if trained else text, nl=False)
         typer.echo()
 
 
 @app.command()
 @friendly("data stats")
-def stats(source: str = typer.Argument(..., help=SOURCE_HELP), cutoff: int = typer.Option(1024, help="cutoff_len to check."),
+def stats(source: str = typer.Argument(..., help=SOURCE_HELP),
+          cutoff: int = typer.Option(1024, min=1, help="cutoff_len to check."),
           registry: Path = REGISTRY, format: str = FORMAT, model: str = MODEL, template: str = TEMPLATE,
           plot: Path = typer.Option(None, help="Also save the histogram as a PNG here.")) -> None:
     """Token-length histogram and how many rows the cutoff would truncate."""
@@ -100,6 +112,6 @@ def validate(sources: list[str] = typer.Argument(..., help="Data files or regist
     good, problems = check([_source(s, registry, format) for s in sources])
     for problem in problems:
         typer.echo(problem, err=True)
-    typer.echo(f"{good} good rows, {len(problems)} bad rows")
+    typer.echo(f"{good} good rows, {len(problems)} problems")
     if problems:
         raise typer.Exit(1)

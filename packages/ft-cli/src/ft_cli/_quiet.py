@@ -1,0 +1,21 @@
+"""Keep third-party log noise out of ordinary output.
+
+Libraries below us log warnings that a user can do nothing about, through Python's last-resort
+handler straight to stderr (bitsandbytes, on every command that imports peft: "Failed to load CPU
+gemm_4bit_forward ... No module named 'kernels'" — `kernels` cannot work offline anyway).
+``FT_VERBOSE=1`` keeps them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+NOISY = ("bitsandbytes",)
+
+
+def quiet_third_party_logs() -> None:
+    if os.environ.get("FT_VERBOSE", "") not in ("", "0"):
+        return
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.ERROR)
