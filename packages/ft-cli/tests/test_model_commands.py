@@ -49,3 +49,16 @@ def test_model_alias_commands(tiny_llama_dir):
     from ft_models.aliases import user_aliases
 
     assert "tiny" not in user_aliases()
+
+
+def test_an_alias_to_a_relative_folder_works_from_anywhere(tiny_llama_dir, tmp_path, monkeypatch):
+    from ft_models import model_path, remove_alias
+
+    monkeypatch.chdir(tiny_llama_dir.parent)
+    result = runner.invoke(app, ["model", "alias", "rel", tiny_llama_dir.name])
+    assert result.exit_code == 0 and result.stdout.strip() == f"rel -> {tiny_llama_dir}"
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert model_path("rel") == str(tiny_llama_dir)
+    finally:
+        remove_alias("rel")

@@ -63,3 +63,24 @@ def test_embedded_model_answers_with_its_chat_template(smol_dir):
     chat = ChatModel.load("smollm2-135m-instruct")
     assert chat.model.config.num_hidden_layers == 30 and chat.model.config.tie_word_embeddings
     assert chat.reply([{"role": "user", "content": "What is the capital of France?"}]) == "The capital of France is Paris."
+
+
+def test_an_adapter_for_another_base_is_refused_or_warned_about(tiny_llama_dir, tmp_path, caplog):
+    import shutil
+
+    from conftest import tiny_config
+    from transformers import AutoModelForCausalLM
+
+    add_lora(load_model(str(tiny_llama_dir), dtype="float32"), r=4, alpha=8).save_pretrained(tmp_path / "adapter")
+    wider = tmp_path / "wider"
+    AutoModelForCausalLM.from_config(tiny_config(hidden_size=96, tie_word_embeddings=False)).save_pretrained(wider)
+    with pytest.raises(FtError, match=r"adapter .*adapter does not fit .*wider: model.layers.0.mlp.down_proj is "
+                                      r"128->96 there and 128->64 in the adapter \(it was trained on .*tiny-llama"):
+        load_adapter(load_model(str(wider), dtype="float32"), str(tmp_path / "adapter"))
+    twin = tmp_path / "twin"  # the same shapes under another name: loads, with a warning
+    shutil.copytree(tiny_llama_dir, twin)
+    load_adapter(load_model(str(twin), dtype="float32"), str(tmp_path / "adapter"))
+    assert f"was trained on {tiny_llama_dir}, not {twin}" in caplog.text
+    caplog.clear()
+    load_adapter(load_model(str(tiny_llama_dir), dtype="float32"), str(tmp_path / "adapter"))
+    assert "trained on" not in caplog.text

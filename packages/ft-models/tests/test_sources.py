@@ -61,3 +61,52 @@ def test_hub_token_is_passed_but_never_shown(monkeypatch, caplog):
     with pytest.raises(Exception) as info:
         load_tokenizer("ft-test-org/no-such-model", token="hf_argsecret")
     assert "hf_argsecret" not in str(info.value) and "hf_argsecret" not in caplog.text
+
+
+def test_a_hub_id_that_cannot_load_fails_at_once(monkeypatch):
+    import time
+
+    from ft_core import FtError
+    from ft_models import hub, load_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(FtError, match="'ft-test-org/no-such-model' is a hub id, it is not in the local cache and "
+                                      "HF_HUB_OFFLINE is set"):
+        load_model("ft-test-org/no-such-model")
+    assert time.perf_counter() - start < 2
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    asked = []
+    monkeypatch.setattr(hub, "reachable", lambda url, timeout=3.0: asked.append(url) or False)
+    with pytest.raises(FtError, match=r"the hub \(https://huggingface.co\) does not answer; check the network"):
+        load_model("ft-test-org/no-such-model")
+    assert asked == ["https://huggingface.co"]
+
+
+def test_reachable_answers_for_a_local_listener_and_not_for_a_closed_port():
+    import socket
+
+    from ft_models.hub import reachable
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert reachable(f"http://127.0.0.1:{port}")
+    assert not reachable(f"http://127.0.0.1:{port}", timeout=0.5)
+
+
+def test_a_model_folder_without_tokenizer_or_weights_says_so(tiny_llama_dir, tmp_path):
+    import shutil
+
+    from ft_core import FtError
+    from ft_models import load_model, load_tokenizer
+
+    no_weights = tmp_path / "config-only"
+    no_weights.mkdir()
+    shutil.copy(tiny_llama_dir / "config.json", no_weights)
+    with pytest.raises(FtError, match=f"model folder {no_weights} has no weights"):
+        load_model(str(no_weights))
+    with pytest.raises(FtError, match=f"model folder {tiny_llama_dir} has no tokenizer .*copy its files from the base"):
+        load_tokenizer(str(tiny_llama_dir))

@@ -158,9 +158,22 @@ def load_adapter(model, adapter_dir: str, *, trainable: bool = False):
     """Attach the adapter saved in ``adapter_dir`` to ``model`` (``trainable`` to continue training it)."""
     from peft import PeftModel
 
-    if not (Path(adapter_dir) / "adapter_config.json").is_file():
-        raise FtError(f"adapter folder {adapter_dir} has no adapter_config.json; pass the run's output_dir/adapter")
+    from ft_models.adapter_check import check_adapter_fits
+
+    require_adapter(adapter_dir)
+    check_adapter_fits(model, adapter_dir)
     return PeftModel.from_pretrained(model, adapter_dir, is_trainable=trainable)
+
+
+def require_adapter(adapter_dir: str | Path) -> Path:
+    """``adapter_dir`` if it is a saved adapter folder; else an FtError saying what it is instead."""
+    folder = Path(adapter_dir)
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise FtError(f"adapter folder {folder} {what}; pass a run's output_dir/adapter")
+    if not (folder / "adapter_config.json").is_file():
+        raise FtError(f"adapter folder {folder} has no adapter_config.json; pass a run's output_dir/adapter")
+    return folder
 
 
 def trainable_parameters(model) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ft_models.adapters import load_adapter
+from ft_models.adapters import load_adapter, require_adapter
 from ft_models.embedded import DEFAULT_MODEL
 from ft_models.loading import load_model, load_tokenizer
 
@@ -51,6 +51,8 @@ class ChatModel:
     def load(cls, model: str | None = None, adapter: str | None = None, dtype: str = "auto",
              options: GenerationOptions | None = None) -> ChatModel:
         model = model or DEFAULT_MODEL
+        if adapter:
+            require_adapter(adapter)  # before minutes of loading
         tokenizer = load_tokenizer(model)
         lm = load_model(model, dtype=dtype)
         if adapter:

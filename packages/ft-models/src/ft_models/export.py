@@ -43,11 +43,11 @@ def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, *, dt
     and must be new, empty or an earlier ft output unless ``force``. Example:
         >>> merge_adapter("smollm2-135m-instruct", "runs/demo/adapter", "runs/demo/merged")  # doctest: +SKIP
     """
-    from ft_models.adapters import load_adapter
+    from ft_models.adapters import load_adapter, require_adapter
     from ft_models.loading import load_model, load_tokenizer
     from ft_models.sources import model_path
 
-    adapter_dir = Path(adapter_dir)
+    adapter_dir = require_adapter(adapter_dir)
     base_path = Path(model_path(base))
     sources = [adapter_dir] + ([base_path] if base_path.exists() else [])
     check_output_dir(out_dir, force=force, sources=sources)

@@ -9,7 +9,7 @@ from typing import Any
 from ft_models.dtypes import resolve_dtype
 from ft_models.patches import causal_lm_class, choose_attention, extend_context
 from ft_models.quantization import Quantization, bnb_config
-from ft_models.sources import final_source, model_path
+from ft_models.sources import check_folder, final_source, model_path
 
 log = logging.getLogger("ft_models")
 
@@ -35,7 +35,9 @@ def load_tokenizer(name: str, *, revision: str | None = None, token: str | None 
     """
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(model_path(name), trust_remote_code=trust_remote_code,
+    path = model_path(name)
+    check_folder(path, "tokenizer")
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code,
                                          **_hub_kwargs(name, revision, token))
 
 
@@ -59,6 +61,7 @@ def load_model(name: str, *, dtype: str = "auto", attention: str = "auto", quant
     from transformers import AutoConfig, AutoModelForCausalLM
 
     path, hub = model_path(name), _hub_kwargs(name, revision, token)
+    check_folder(path, "weights")
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **hub)
     if context_length:
         config = extend_context(config, context_length, rope_scaling)

@@ -11,6 +11,7 @@ from ft_core import FtError
 from ft_models.aliases import user_aliases
 from ft_models.embedded import EMBEDDED_MODELS
 from ft_models.gguf_convert import converted_folder
+from ft_models.hub import ensure_loadable
 
 SourceKind = Literal["alias", "folder", "gguf", "hub"]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -72,4 +73,24 @@ def model_path(name: str) -> str:
         return str(converted_folder(embedded.gguf_path(), name=embedded.alias))
     if source.kind == "gguf":
         return str(converted_folder(Path(source.location)))
+    if source.kind == "hub":
+        ensure_loadable(source.location)
     return source.location
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
+_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def check_folder(path: str, need: str) -> None:
+    """For a model folder, an FtError when it lacks what loading it needs: its ``tokenizer`` files
+    or its ``weights``. Other sources pass (transformers reports on those)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return
+    if need == "tokenizer" and not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise FtError(f"model folder {folder} has no tokenizer ({' or '.join(_TOKENIZER_FILES[:2])}); save the "
+                      "tokenizer there (tokenizer.save_pretrained) or copy its files from the base model")
+    if need == "weights" and not any(next(folder.glob(p), None) for p in _WEIGHT_PATTERNS):
+        raise FtError(f"model folder {folder} has no weights (*.safetensors or pytorch_model.bin); point at a "
+                      "folder that a model was saved to")

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from ft_core import FtError, closest, did_you_mean
+from ft_core import FtError, closest, did_you_mean, read_text
 from ft_models import DEFAULT_MODEL
 from ft_train.trainer_args import as_number
 
@@ -168,10 +168,8 @@ def _reword(path: Path, error: ValidationError) -> FtError:
 def load_run_config(path: str | Path) -> RunConfig:
     """Parse and validate a YAML run config; data paths are taken relative to the file's folder."""
     path = Path(path)
-    if not path.is_file():
-        raise FtError(f"run config {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(read_text(path, "run config")) or {}
     except yaml.YAMLError as e:
         raise FtError(f"{path}: invalid YAML ({e})".replace("\n", " ")) from None
     if not isinstance(raw, dict):
@@ -183,6 +181,8 @@ def load_run_config(path: str | Path) -> RunConfig:
     for n, item in enumerate(config.data.train):
         if not Path(item.path).is_absolute():
             item.path = str((path.parent / item.path).resolve())
+        if Path(item.path).is_dir():
+            raise FtError(f"{path}: data.train.{n}: {item.path} is a folder; list the data files inside it")
         if not Path(item.path).is_file():
             raise FtError(f"{path}: data.train.{n}: data file {item.path} does not exist "
                           "(relative paths are taken from the config file's folder)")

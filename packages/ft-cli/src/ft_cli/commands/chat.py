@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ft_cli._errors import friendly
+from ft_cli.commands._runs import base_of
 from ft_cli.commands._generation import (
     MAX_NEW_TOKENS,
     REPETITION_PENALTY,
@@ -41,7 +42,8 @@ def _loop(chat, system: str | None) -> None:
 
 @friendly("chat")
 def chat(
-    model: str = typer.Option(None, "--model", "-m", help="Alias, folder, .gguf or hub id [default: smollm2-135m-instruct]."),
+    model: str = typer.Option(None, "--model", "-m", help="Alias, folder, .gguf or hub id [default: the adapter's "
+                              "base if its run says, else smollm2-135m-instruct]."),
     adapter: str = typer.Option(None, "--adapter", "-a", help="A trained adapter folder (e.g. OUTPUT_DIR/adapter)."),
     prompt: str = typer.Option(None, "--prompt", "-p", help="Answer this one message and exit."),
     system: str = SYSTEM,
@@ -58,7 +60,7 @@ def chat(
 
     hf_logging.disable_progress_bar()  # loading bars would interleave with the conversation
     options = generation_options(max_new_tokens, temperature, top_p, repetition_penalty, stop)
-    session = ChatModel.load(model, adapter=adapter, options=options)
+    session = ChatModel.load(model or base_of(adapter), adapter=adapter, options=options)
     if prompt is None:
         _loop(session, system)
         return

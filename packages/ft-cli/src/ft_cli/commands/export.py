@@ -7,16 +7,7 @@ from pathlib import Path
 import typer
 
 from ft_cli._errors import friendly
-
-
-def _base_of(adapter: Path) -> str | None:
-    """The base a run trained on: ``model.source`` of the run_config.yaml beside the adapter."""
-    import yaml
-
-    saved = adapter.parent / "run_config.yaml"
-    if saved.is_file():
-        return (yaml.safe_load(saved.read_text()) or {}).get("model", {}).get("source")
-    return None
+from ft_cli.commands._runs import base_of
 
 
 @friendly("export")
@@ -32,7 +23,7 @@ def export(
     from ft_core import FtError
     from ft_models import merge_adapter
 
-    base = base or _base_of(adapter)
+    base = base or base_of(adapter)
     if base is None:
         raise FtError(f"no run_config.yaml beside {adapter} to name the base model; pass --base")
     folder = merge_adapter(base, adapter, out, dtype=dtype, max_shard_size=max_shard_size, force=force)

@@ -16,8 +16,7 @@ def alias(name: str = typer.Argument(..., help="The short name."),
     """Make NAME stand for TARGET wherever ft takes a model."""
     from ft_models import register_alias
 
-    register_alias(name, target)
-    typer.echo(f"{name} -> {target}")
+    typer.echo(f"{name} -> {register_alias(name, target)}")
 
 
 @app.command("aliases")
