@@ -126,3 +126,18 @@ def test_column_routes_equal_the_row_route(smol_tokenizer, tmp_path, monkeypatch
         assert (got.truncated, got.dropped, got.examples) == (rows.truncated, rows.dropped, rows.examples)
         assert got.dataset.to_list() == rows.dataset.to_list()
     assert (rows.truncated, rows.dropped) == (18, 9) and (packing or rows.examples == 27)
+
+
+def test_empty_answers_and_exact_duplicates_are_counted_in_the_summary(smol_tokenizer, tmp_path):
+    import json
+
+    from ft_data import build_dataset
+
+    rows = [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(4)]
+    rows += [rows[0], rows[1], {"instruction": "say nothing", "output": "  "}]
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = build_dataset(smol_tokenizer, [(path, "auto")], stage="sft", cache=False)
+    assert (data.examples, data.empty_answers, data.duplicates) == (7, 1, 2)
+    assert data.summary().endswith("; note: 1 row with an empty answer (only the end-of-turn marker is trained), "
+                                   "2 rows repeated exactly")

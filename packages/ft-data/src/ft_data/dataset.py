@@ -19,6 +19,7 @@ from pathlib import Path
 from ft_core import FtError, atomic_dir, atomic_write_text, did_you_mean, ft_home
 from ft_data.loading import load_records
 from ft_data.packing import pack_columns, pack_dataset
+from ft_data.quality import quality_counts
 from ft_data.records import record_kind
 from ft_data.registry import DatasetSpec, load_spec
 from ft_data.stages import COLUMNAR, STAGES
@@ -38,11 +39,17 @@ class TokenizedData:
     truncated: int
     dropped: int
     skipped_rows: list[str] = field(default_factory=list)
+    empty_answers: int = 0  # rows whose answer is blank: only the end-of-turn marker trains
+    duplicates: int = 0  # rows that repeat an earlier one exactly
     from_cache: bool = False
 
     def summary(self) -> str:
-        return (f"{self.examples} {self.stage} examples ({self.truncated} truncated, {self.dropped} dropped for having "
+        text = (f"{self.examples} {self.stage} examples ({self.truncated} truncated, {self.dropped} dropped for having "
                 f"no trained token within the cutoff, {len(self.skipped_rows)} bad rows skipped)")
+        rows = lambda n: f"{n} row{'' if n == 1 else 's'}"  # noqa: E731
+        notes = ([f"{rows(self.empty_answers)} with an empty answer (only the end-of-turn marker is trained)"]
+                 if self.empty_answers else []) + ([f"{rows(self.duplicates)} repeated exactly"] if self.duplicates else [])
+        return text + (f"; note: {', '.join(notes)}" if notes else "")
 
 
 def _tokenizer_fingerprint(tokenizer) -> str:
@@ -133,7 +140,7 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
     if len(kept) == 0:
         raise FtError(f"no {stage} example keeps a trained token within cutoff_len={cutoff_len}; raise cutoff_len")
     summary = {"stage": stage, "examples": len(kept), "truncated": counts[TRUNCATED], "dropped": counts[DROPPED],
-               "skipped_rows": skipped}
+               "skipped_rows": skipped, **quality_counts(records, train_on)}
     if cache:
         with atomic_dir(folder) as tmp:
             kept.save_to_disk(str(tmp / "arrow"))

@@ -10,6 +10,7 @@ from ft_core import FtError
 from ft_data.dataset import Source
 from ft_data.loading import Loaded, load_records
 from ft_data.masking import Segments, assistant_segments
+from ft_data.quality import quality_counts
 from ft_data.records import record_kind
 from ft_data.registry import DatasetSpec, load_spec
 from ft_data.stages.pairwise import prompt_and_answer
@@ -49,6 +50,8 @@ class LengthStats:
     lengths: list[int]
     cutoff: int
     skipped: list[str] = field(default_factory=list)
+    empty_answers: int = 0
+    duplicates: int = 0
 
     @property
     def truncated(self) -> int:
@@ -81,7 +84,7 @@ def length_stats(tokenizer, source: Source, *, cutoff: int = 1024, template: str
     for views in texts:
         lengths.append(max(len(ids) for ids in flat[k : k + len(views)]))
         k += len(views)
-    return LengthStats(lengths, cutoff, loaded.skipped)
+    return LengthStats(lengths, cutoff, loaded.skipped, **quality_counts(loaded.records))
 
 
 def validate(sources: Sequence[Source]) -> tuple[int, list[str]]:

@@ -75,7 +75,8 @@ def stats(source: str = typer.Argument(..., help=SOURCE_HELP),
     typer.echo(f"{n} rows; tokens: min {min(result.lengths)}, median {result.percentile(0.5)}, "
                f"p95 {result.percentile(0.95)}, max {max(result.lengths)}")
     typer.echo(f"cutoff {cutoff}: {result.truncated} rows ({100 * result.truncated / n:.1f}%) would be truncated; "
-               f"{len(result.skipped)} bad rows skipped")
+               f"{len(result.skipped)} bad rows skipped; {result.empty_answers} with an empty answer, "
+               f"{result.duplicates} exact duplicates")
     buckets = result.histogram()
     peak = max(c for _, _, c in buckets)
     for low, high, count in buckets:
