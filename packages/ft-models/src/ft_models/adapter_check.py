@@ -64,3 +64,20 @@ def check_adapter_fits(model, adapter_dir: str | Path) -> None:
     if not _same_model(recorded, given):
         log.warning("warning: adapter %s was trained on %s, not %s; unless they are the same model its answers "
                     "will be wrong", adapter_dir, recorded, given)
+
+
+def check_adapter_for(name: str, adapter_dir: str | Path) -> None:
+    """``check_adapter_fits`` against model ``name`` before its weights load: on a skeleton built
+    from its config on the meta device (no memory, no reading)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from ft_models.adapters import require_adapter
+    from ft_models.sources import model_path
+
+    require_adapter(adapter_dir)
+    path = model_path(name)
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))
+    skeleton.config._name_or_path = path
+    check_adapter_fits(skeleton, adapter_dir)

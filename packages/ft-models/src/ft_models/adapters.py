@@ -154,14 +154,18 @@ def adapter_optimizer(model, spec: AdapterSpec, *, lr: float, weight_decay: floa
     return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
 
 
-def load_adapter(model, adapter_dir: str, *, trainable: bool = False):
-    """Attach the adapter saved in ``adapter_dir`` to ``model`` (``trainable`` to continue training it)."""
+def load_adapter(model, adapter_dir: str, *, trainable: bool = False, check: bool = True):
+    """Attach the adapter saved in ``adapter_dir`` to ``model`` (``trainable`` to continue training it).
+
+    ``check`` first compares the adapter with the model (see ``check_adapter_fits``); pass False
+    where ``check_adapter_for`` already did so before the model loaded."""
     from peft import PeftModel
 
     from ft_models.adapter_check import check_adapter_fits
 
     require_adapter(adapter_dir)
-    check_adapter_fits(model, adapter_dir)
+    if check:
+        check_adapter_fits(model, adapter_dir)
     return PeftModel.from_pretrained(model, adapter_dir, is_trainable=trainable)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ft_models.adapters import load_adapter, require_adapter
+from ft_models.adapter_check import check_adapter_for
+from ft_models.adapters import load_adapter
 from ft_models.embedded import DEFAULT_MODEL
 from ft_models.loading import load_model, load_tokenizer
 
@@ -52,11 +53,11 @@ class ChatModel:
              options: GenerationOptions | None = None) -> ChatModel:
         model = model or DEFAULT_MODEL
         if adapter:
-            require_adapter(adapter)  # before minutes of loading
+            check_adapter_for(model, adapter)  # before minutes of loading
         tokenizer = load_tokenizer(model)
         lm = load_model(model, dtype=dtype)
         if adapter:
-            lm = load_adapter(lm, adapter)
+            lm = load_adapter(lm, adapter, check=False)
         lm.eval()
         return cls(tokenizer, lm, options or GenerationOptions())
 

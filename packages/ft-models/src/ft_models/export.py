@@ -43,6 +43,7 @@ def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, *, dt
     and must be new, empty or an earlier ft output unless ``force``. Example:
         >>> merge_adapter("smollm2-135m-instruct", "runs/demo/adapter", "runs/demo/merged")  # doctest: +SKIP
     """
+    from ft_models.adapter_check import check_adapter_for
     from ft_models.adapters import load_adapter, require_adapter
     from ft_models.loading import load_model, load_tokenizer
     from ft_models.sources import model_path
@@ -51,7 +52,8 @@ def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, *, dt
     base_path = Path(model_path(base))
     sources = [adapter_dir] + ([base_path] if base_path.exists() else [])
     check_output_dir(out_dir, force=force, sources=sources)
-    model = load_adapter(load_model(base, dtype=dtype, token=token), str(adapter_dir))
+    check_adapter_for(base, adapter_dir)
+    model = load_adapter(load_model(base, dtype=dtype, token=token), str(adapter_dir), check=False)
     if (adapter_dir / "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer
 

@@ -54,12 +54,10 @@ def clear_run(out: Path) -> None:
 
 
 def check_rerun(config_path: Path, out: Path, recorded: Path, now: dict, mode: RerunMode) -> None:
-    """Stop a rerun whose settings differ from the recorded ones unless ``mode`` says what to do;
-    ``restart`` clears the earlier run first."""
-    if mode == "restart":
-        clear_run(out)
-        return
-    if mode == "resume" or not recorded.is_file() or not has_progress(out):
+    """Stop a rerun whose settings differ from the recorded ones unless ``mode`` says what to do
+    (``resume``: go on with the new settings; ``restart``: the caller clears the run with
+    ``clear_run``). Writes nothing."""
+    if mode != "auto" or not recorded.is_file() or not has_progress(out):
         return
     try:
         old = yaml.safe_load(recorded.read_text(encoding="utf-8")) or {}

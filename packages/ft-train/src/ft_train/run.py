@@ -12,9 +12,9 @@ from ft_models import resolve_source
 from ft_train.checkpoints import choose_resume
 from ft_train.config import load_run_config
 from ft_train.metrics import METRICS_FILE, PLOT_FILE
-from ft_train.rerun import RerunMode, check_rerun
+from ft_train.rerun import RerunMode, check_rerun, clear_run
 from ft_train.trainer_args import check_trainer_args
-from ft_train.stages.sft import INITIAL_ADAPTER, make_sft_config, run_sft
+from ft_train.stages.sft import INITIAL_ADAPTER, make_sft_config, run_sft, sft_data
 
 CONFIG_COPY = "run_config.yaml"
 
@@ -51,13 +51,17 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
     resolve_source(config.model.source)  # an unknown model fails before anything is written
     out = Path(config.train.output_dir)
     settings = config.model_dump(mode="json")
-    check_rerun(config_path, out, out / CONFIG_COPY, settings, "restart" if not config.train.resume else rerun)
+    mode = "restart" if not config.train.resume else rerun
+    check_rerun(config_path, out, out / CONFIG_COPY, settings, mode)
+    tokenizer, data = sft_data(config)  # bad data stops the run here, before anything is written
+    if mode == "restart":
+        clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / CONFIG_COPY, yaml.safe_dump(settings, sort_keys=False))
     resume = choose_resume(out)
     if resume:
         print(f"ft: resuming from {resume.name}", flush=True)
-    trainer, tokenizer = run_sft(config, config_path, sft_args, str(resume) if resume else None)
+    trainer = run_sft(config, sft_args, tokenizer, data, str(resume) if resume else None)
     weights = out / ("adapter" if config.adapter.type == "lora" else "model")
     with atomic_dir(weights, force=True, made_by="ft train") as tmp:  # the run's own folder
         if (out / INITIAL_ADAPTER).is_dir() and config.adapter.init in ("pissa", "olora"):
@@ -66,5 +70,6 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
         else:
             trainer.save_model(str(tmp))
         tokenizer.save_pretrained(tmp)
-    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
+    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r] or \
+        [r["train_loss"] for r in trainer.state.log_history if "train_loss" in r]  # fewer steps than logging_steps
     return TrainResult(out, weights, out / METRICS_FILE, out / PLOT_FILE, losses[-1] if losses else None)

@@ -15,6 +15,7 @@ from ft_models import (
     load_tokenizer,
     trainable_parameters,
 )
+from ft_train._compat import checkpointing_names
 from ft_train.checkpoints import CheckpointMarker
 from ft_train.config import RunConfig
 from ft_train.defaults import trainer_defaults
@@ -32,7 +33,7 @@ def make_sft_config(config: RunConfig, config_path: Path):
     args.setdefault("dataset_kwargs", {"skip_prepare_dataset": True})
     args.setdefault("remove_unused_columns", False)
     try:
-        return SFTConfig(output_dir=config.train.output_dir, **args)
+        return SFTConfig(output_dir=config.train.output_dir, **checkpointing_names(SFTConfig, args))
     except (TypeError, ValueError) as e:
         raise FtError(f"{config_path}: train: {e}".replace("\n", " ")) from None
 
@@ -71,11 +72,8 @@ def save_initial_adapter(model, folder: Path) -> None:
         config.init_lora_weights = init
 
 
-def run_sft(config: RunConfig, config_path: Path, sft_args, resume: str | bool | None):
-    """Train and save; returns the trainer after training."""
-    from transformers import set_seed
-    from trl import SFTTrainer
-
+def sft_data(config: RunConfig):
+    """(tokenizer, ft-data's finished rows) as the ``model:`` and ``data:`` sections say."""
     tokenizer = load_tokenizer(config.model.source, revision=config.model.revision,
                                trust_remote_code=config.model.trust_remote_code)
     d = config.data
@@ -85,6 +83,14 @@ def run_sft(config: RunConfig, config_path: Path, sft_args, resume: str | bool |
     print(f"ft: {data.summary()}", flush=True)
     for problem in data.skipped_rows[:5]:
         print(f"ft: skipped {problem}", flush=True)
+    return tokenizer, data
+
+
+def run_sft(config: RunConfig, sft_args, tokenizer, data, resume: str | None):
+    """Train on ``data`` (from ``sft_data``); returns the trainer after training."""
+    from transformers import set_seed
+    from trl import SFTTrainer
+
     model = load_base(config)
     spec = adapter_spec(config)
     set_seed(sft_args.seed)  # adapter init (PiSSA's randomized SVD too) is the same on every resume
@@ -101,4 +107,4 @@ def run_sft(config: RunConfig, config_path: Path, sft_args, resume: str | bool |
                          data_collator=collator, callbacks=[MetricsCallback(config.train.output_dir), CheckpointMarker()],
                          optimizers=(optimizer, None))
     trainer.train(resume_from_checkpoint=resume)
-    return trainer, tokenizer
+    return trainer
