@@ -64,6 +64,7 @@ def test_chat_one_shot_with_the_embedded_model(smol_dir):
     done = subprocess.run([FT, "chat", "--prompt", "What is the capital of France?"],
                           capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "The capital of France is Paris."
+    assert "kernels" not in done.stderr and "Warning" not in done.stderr  # no third-party noise
 
 
 @pytest.mark.slow

@@ -158,3 +158,24 @@ def test_a_damaged_manifest_is_named(tiny_dir, tmp_path):
         LayerwiseModel(out)
     assert split(tiny_dir, out, progress=False) == out  # ft's own folder: redone
     LayerwiseModel(out).close()
+
+
+def test_an_interrupted_split_leaves_nothing_behind_after_the_next_run(tiny_dir, tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys\n"
+            "import safetensors.torch as st\n"
+            "from ft_stream import split\n"
+            "save = st.save_file\n"
+            "def killed(tensors, path, *a, **k):\n"
+            "    save(tensors, path, *a, **k)\n"
+            "    if 'layer_0002' in str(path): os.kill(os.getpid(), signal.SIGKILL)\n"
+            "st.save_file = killed\n"
+            "split(sys.argv[1], sys.argv[2], progress=False)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_dir), str(tmp_path / "split")], capture_output=True)
+    assert done.returncode == -9
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".split.tmp-")]
+    assert len(left) == 1 and not (tmp_path / "split").exists()  # killed: its temp folder stays ...
+    split(tiny_dir, tmp_path / "split", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "split"]  # ... until the next run
