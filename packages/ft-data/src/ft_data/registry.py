@@ -127,7 +127,8 @@ def load_spec(spec: DatasetSpec, *, on_bad_row: str = "error") -> Loaded:
     convert = spec.converter()
     loaded = Loaded([])
     for path in _files(spec.path):
-        rows = read_rows(path, loaded.skipped if on_bad_row == "skip" else None) if path.suffix in (".json", ".jsonl") else _table_rows(path)
+        problems = loaded.skipped if on_bad_row == "skip" else None
+        rows = read_rows(path, problems) if path.suffix in (".json", ".jsonl") else _table_rows(path)
         convert_rows(path, rows, convert, loaded, on_bad_row, limit=spec.max_samples)
     return loaded
 

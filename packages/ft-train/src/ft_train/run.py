@@ -13,8 +13,8 @@ from ft_train.checkpoints import choose_resume
 from ft_train.config import load_run_config
 from ft_train.metrics import METRICS_FILE, PLOT_FILE
 from ft_train.rerun import RerunMode, check_rerun, clear_run
-from ft_train.trainer_args import check_trainer_args
 from ft_train.stages.sft import INITIAL_ADAPTER, make_sft_config, run_sft, sft_data
+from ft_train.trainer_args import check_trainer_args
 
 CONFIG_COPY = "run_config.yaml"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from ft_cli._errors import friendly
-from ft_cli.commands._runs import base_of
 from ft_cli.commands._generation import (
     MAX_NEW_TOKENS,
     REPETITION_PENALTY,
@@ -16,6 +15,7 @@ from ft_cli.commands._generation import (
     generation_options,
     opening,
 )
+from ft_cli.commands._runs import base_of
 
 
 def _loop(chat, system: str | None) -> None:
