@@ -101,8 +101,8 @@ def test_trainer_values_are_checked_before_anything_loads(tmp_path, monkeypatch,
     import ft_train.run
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(ft_train.run, "sft_data", lambda *a: pytest.fail("the tokenizer was loaded"))
-    monkeypatch.setattr(ft_train.run, "run_sft", lambda *a: pytest.fail("a model was loaded"))
+    monkeypatch.setattr(ft_train.run, "stage_data", lambda *a: pytest.fail("the tokenizer was loaded"))
+    monkeypatch.setattr(ft_train.run, "trainable_model", lambda *a: pytest.fail("a model was loaded"))
     path = write(tmp_path, GOOD.replace(old, new))
     with pytest.raises(FtError) as info:
         run_training(path)

@@ -1,4 +1,5 @@
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,19 @@ from ft_train.metrics import plot_loss, read_metrics
 
 ROWS = [{"messages": [{"role": "user", "content": f"What is {a} plus {a}?"},
                       {"role": "assistant", "content": f"{a} plus {a} is {2 * a}."}]} for a in range(40)]
+
+
+@pytest.fixture
+def said(caplog):
+    """What ft-train logged since the last call (the CLI prints these lines as `ft: ...`)."""
+    caplog.set_level(logging.INFO, logger="ft_train")
+
+    def read() -> str:
+        text = caplog.text
+        caplog.clear()
+        return text
+
+    return read
 
 
 def write_config(tmp_path: Path, model_dir: Path, max_steps: int, adapter: str | dict = "lora", model: dict | None = None,
@@ -28,7 +42,7 @@ def write_config(tmp_path: Path, model_dir: Path, max_steps: int, adapter: str |
 
 
 @pytest.mark.slow
-def test_sft_lora_writes_a_complete_output_dir_and_resumes(tmp_path, tiny_chat_dir, capsys):
+def test_sft_lora_writes_a_complete_output_dir_and_resumes(tmp_path, tiny_chat_dir, said):
     result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=6))
     out = tmp_path / "out"
     assert {"adapter", "metrics.jsonl", "loss.png", "run_config.yaml", "checkpoint-6"} <= {p.name for p in out.iterdir()}
@@ -41,11 +55,11 @@ def test_sft_lora_writes_a_complete_output_dir_and_resumes(tmp_path, tiny_chat_d
     losses = [r for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
     assert [r["step"] for r in losses] == [2, 4, 6]
     assert losses[-1]["loss"] < losses[0]["loss"]  # it learns
-    assert "40 sft examples (0 truncated, 0 dropped" in capsys.readouterr().out
+    assert "40 sft examples (0 truncated, 0 dropped" in said()
 
     # Running again with more steps resumes from checkpoint-6 and logs no step twice.
     result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=8))
-    assert "resuming from" in capsys.readouterr().out
+    assert "resuming from" in said()
     steps = [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
     assert steps == [2, 4, 6, 8]
 
@@ -66,15 +80,15 @@ def test_plot_needs_logged_loss(tmp_path):
 
 
 @pytest.mark.slow
-def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, capsys, monkeypatch):
+def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, said, monkeypatch):
     from ft_data import SFTCollator
 
     seen = []
     collate = SFTCollator.__call__
     monkeypatch.setattr(SFTCollator, "__call__", lambda self, f: seen.append(collate(self, f)) or seen[-1])
     result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=4, packing=True, train_on="last", cutoff_len=128))
-    out = capsys.readouterr().out
-    rows = int(out.split("ft: ")[1].split(" sft examples")[0])
+    out = said()
+    rows = int(out.split(" sft examples")[0].split()[-1])
     assert rows <= 20  # 40 conversations of under 64 tokens packed into rows of 128
     losses = [r["loss"] for r in read_metrics(result.metrics_file) if "loss" in r]
     assert len(losses) == 2 and all(loss > 0 for loss in losses)
@@ -84,19 +98,19 @@ def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, capsys, monke
 
 
 @pytest.mark.slow
-def test_freeze_tuning_trains_only_the_last_layer(tmp_path, tiny_chat_dir, capsys):
+def test_freeze_tuning_trains_only_the_last_layer(tmp_path, tiny_chat_dir, said):
     from safetensors.torch import load_file
 
     result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=2,
                                        adapter={"type": "freeze", "trainable_layers": 1}))
-    assert "attention sdpa (auto: not flash_attention_2" in capsys.readouterr().out
+    assert "attention sdpa (auto: not flash_attention_2" in said()
     before, after = load_file(tiny_chat_dir / "model.safetensors"), load_file(result.weights_dir / "model.safetensors")
     changed = {k for k in before if not (before[k] == after[k]).all()}
     assert changed and all(k.startswith("model.layers.1.") for k in changed)
 
 
 @pytest.mark.slow
-def test_qlora_with_loraplus_trains_from_the_yaml(tmp_path, tiny_chat_dir, capsys):
+def test_qlora_with_loraplus_trains_from_the_yaml(tmp_path, tiny_chat_dir, said):
     pytest.importorskip("bitsandbytes")
     adapter = {"type": "lora", "r": 4, "alpha": 8, "use_rslora": True, "loraplus_ratio": 8}
     result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=4, adapter=adapter,
@@ -119,7 +133,7 @@ def test_pissa_adapter_is_saved_for_the_original_base(tmp_path, tiny_chat_dir):
 
     from ft_models import apply_adapter, load_adapter, load_model
     from ft_train.config import load_run_config
-    from ft_train.stages.sft import adapter_spec
+    from ft_train.model_setup import adapter_spec
 
     path = write_config(tmp_path, tiny_chat_dir, max_steps=3, adapter={"type": "lora", "r": 4, "alpha": 4, "init": "pissa"})
     result = run_training(path)
@@ -160,7 +174,7 @@ def _losses(out: Path) -> dict[int, float]:
 
 
 @pytest.mark.slow
-def test_a_run_killed_while_writing_a_checkpoint_resumes_from_the_last_complete_one(tmp_path, tiny_chat_dir, capsys):
+def test_a_run_killed_while_writing_a_checkpoint_resumes_from_the_last_complete_one(tmp_path, tiny_chat_dir, said):
     import subprocess
     import sys
 
@@ -182,12 +196,12 @@ def test_a_run_killed_while_writing_a_checkpoint_resumes_from_the_last_complete_
     out = tmp_path / "killed" / "out"
     assert (out / "checkpoint-4").is_dir() and not (out / "checkpoint-4" / MARKER).exists()
     assert (out / "checkpoint-2" / MARKER).is_file()
-    capsys.readouterr()
+    said()
 
     run_training(killed)
-    said = capsys.readouterr().out
-    assert "checkpoint-4 was cut off while being written; removing it" in said
-    assert "resuming from checkpoint-2" in said
+    text = said()
+    assert "checkpoint-4 was cut off while being written; removing it" in text
+    assert "resuming from checkpoint-2" in text
     resumed = _losses(out)
     assert sorted(resumed) == [1, 2, 3, 4, 5, 6]
     for step in range(1, 7):  # the same losses as the uninterrupted run (same seed; float32 on CPU)
@@ -195,7 +209,7 @@ def test_a_run_killed_while_writing_a_checkpoint_resumes_from_the_last_complete_
 
 
 @pytest.mark.slow
-def test_a_rerun_with_changed_settings_is_refused_unless_told(tmp_path, tiny_chat_dir, capsys):
+def test_a_rerun_with_changed_settings_is_refused_unless_told(tmp_path, tiny_chat_dir, said):
     from ft_core import FtError
 
     path = write_config(tmp_path, tiny_chat_dir, max_steps=2)
@@ -213,9 +227,9 @@ def test_a_rerun_with_changed_settings_is_refused_unless_told(tmp_path, tiny_cha
     raw["train"]["max_steps"] = 4  # the step budget alone may change, with --resume the rest too
     path.write_text(yaml.safe_dump(raw))
     run_training(path, rerun="resume")
-    assert "resuming from checkpoint-2" in capsys.readouterr().out
+    assert "resuming from checkpoint-2" in said()
     assert yaml.safe_load((out / "run_config.yaml").read_text())["train"]["learning_rate"] == 0.5
     (out / "mine.txt").write_text("kept")
     run_training(path, rerun="restart")
-    assert "resuming" not in capsys.readouterr().out
+    assert "resuming" not in said()
     assert sorted(_losses(out)) == [2, 4] and (out / "mine.txt").is_file()

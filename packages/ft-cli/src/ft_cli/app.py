@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ft_cli._quiet import quiet_third_party_logs
+from ft_cli._output import quiet_third_party_logs, show_ft_logs
 from ft_cli.commands import chat, data, doctor, export, model, stream, train, version
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ def main() -> None:
     """The `ft` entry point: usage mistakes (a missing argument, a bad option value) are one line
     on stderr with exit code 2, like every other user error."""
     quiet_third_party_logs()
+    show_ft_logs()
     try:
         code = app(standalone_mode=False)
     except typer.Abort:

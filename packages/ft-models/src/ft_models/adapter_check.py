@@ -62,7 +62,7 @@ def check_adapter_fits(model, adapter_dir: str | Path) -> None:
                           f"{have[0]}->{have[1]} there and {n_in}->{n_out} in the adapter{trained_on}; "
                           "load it on its base model")
     if not _same_model(recorded, given):
-        log.warning("warning: adapter %s was trained on %s, not %s; unless they are the same model its answers "
+        log.warning("adapter %s was trained on %s, not %s; unless they are the same model its answers "
                     "will be wrong", adapter_dir, recorded, given)
 
 

@@ -45,6 +45,7 @@ class AdapterSpec:
     loraplus_ratio: float | None = None
     trainable_layers: int = 2
     trainable_modules: Sequence[str] = field(default_factory=tuple)
+    head: str = "causal"  # score: a reward model, whose new score head trains in full beside the LoRA
 
     def __post_init__(self):
         if self.type not in ADAPTER_TYPES:
@@ -89,7 +90,7 @@ def apply_adapter(model, spec: AdapterSpec):
     targets = spec.target_modules if isinstance(spec.target_modules, str) else list(spec.target_modules)
     config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=targets,
                         use_dora=spec.use_dora, use_rslora=spec.use_rslora, init_lora_weights=_init_weights(spec),
-                        task_type="CAUSAL_LM")
+                        task_type="CAUSAL_LM" if spec.head == "causal" else "SEQ_CLS")
     if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
         from peft import prepare_model_for_kbit_training
 
@@ -125,6 +126,10 @@ def _freeze(model, spec: AdapterSpec):
     for layer in list(layers)[len(layers) - spec.trainable_layers:]:
         for p in layer.parameters():
             p.requires_grad_(True)
+    if spec.head == "score":  # a reward model's new head always trains
+        for n, p in model.named_parameters():
+            if n.startswith("score."):
+                p.requires_grad_(True)
     names = [n for n, _ in model.named_parameters()]
     for wanted in spec.trainable_modules:
         matched = [n for n in names if wanted in n]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 from ft_core import atomic_dir, ft_home
+
+log = logging.getLogger("ft_models")
 
 MARKER = "ft-converted.json"
 
@@ -37,7 +40,7 @@ def _convert(gguf_path: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = gguf_path.parent, gguf_path.name
-    print(f"ft: converting {name} to safetensors in {out} (once)", flush=True)
+    log.info("converting %s to safetensors in %s (once)", name, out)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained: rebuild it from a config without the

@@ -6,6 +6,7 @@ import logging
 import os
 from typing import Any
 
+from ft_core import FtError
 from ft_models.dtypes import resolve_dtype
 from ft_models.patches import causal_lm_class, choose_attention, extend_context
 from ft_models.quantization import Quantization, bnb_config
@@ -41,10 +42,14 @@ def load_tokenizer(name: str, *, revision: str | None = None, token: str | None 
                                          **_hub_kwargs(name, revision, token))
 
 
+HEADS = ("causal", "score")
+
+
 def load_model(name: str, *, dtype: str = "auto", attention: str = "auto", quantization: Quantization | None = None,
                context_length: int | None = None, rope_scaling: str = "linear", revision: str | None = None,
-               token: str | None = None, trust_remote_code: bool = False, **kwargs: Any):
-    """A causal LM from ``name`` (alias, folder, .gguf file or hub id).
+               token: str | None = None, trust_remote_code: bool = False, head: str = "causal", **kwargs: Any):
+    """A causal LM from ``name`` (alias, folder, .gguf file or hub id); with ``head="score"`` the same
+    body with one scalar output per sequence (a reward model; the head starts untrained).
 
     ``dtype='auto'`` is bf16 on capable GPUs, else fp32; ``attention='auto'`` picks
     flash_attention_2, sdpa or eager (see ``choose_attention``; the choice and its reason are
@@ -58,8 +63,10 @@ def load_model(name: str, *, dtype: str = "auto", attention: str = "auto", quant
         'sdpa'
     """
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    if head not in HEADS:
+        raise FtError(f"head must be one of {', '.join(HEADS)}, found {head!r}")
     path, hub = model_path(name), _hub_kwargs(name, revision, token)
     check_folder(path, "weights")
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **hub)
@@ -67,12 +74,16 @@ def load_model(name: str, *, dtype: str = "auto", attention: str = "auto", quant
         config = extend_context(config, context_length, rope_scaling)
     torch_dtype = resolve_dtype(dtype)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    choice = choose_attention(attention, dtype=torch_dtype, device=device, model_class=causal_lm_class(config))
+    choice = choose_attention(attention, dtype=torch_dtype, device=device, model_class=causal_lm_class(config, head))
     log.info("attention %s (%s)", choice.name, choice.reason)
     if quantization is not None:
         kwargs["quantization_config"] = bnb_config(quantization)
         kwargs.setdefault("device_map", {"": 0} if device == "cuda" else "cpu")
-    model = AutoModelForCausalLM.from_pretrained(path, config=config, dtype=torch_dtype, attn_implementation=choice.name,
+    if head == "score":
+        config.num_labels = 1
+        kwargs.setdefault("ignore_mismatched_sizes", True)  # a causal checkpoint has no score head yet
+    auto = AutoModelForCausalLM if head == "causal" else AutoModelForSequenceClassification
+    model = auto.from_pretrained(path, config=config, dtype=torch_dtype, attn_implementation=choice.name,
                                                  trust_remote_code=trust_remote_code, **hub, **kwargs)
     model.ft_attention = choice
     return model

@@ -67,12 +67,15 @@ def _model_blocker(name: str, model_class) -> str | None:
     return f"{model_class.__name__} does not implement it"
 
 
-def causal_lm_class(config):
-    """The transformers causal-LM class for ``config``, or None (remote code, unknown type)."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+def causal_lm_class(config, head: str = "causal"):
+    """The transformers class for ``config`` with a language-model head (``causal``) or a scalar
+    score head (``score``: a reward model), or None (remote code, unknown type)."""
+    from transformers.models.auto import modeling_auto
 
+    mapping = modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING if head == "causal" else \
+        modeling_auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
     try:
-        return MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
+        return mapping[type(config)]
     except KeyError:
         return None
 

@@ -8,6 +8,7 @@ writes ``ft-checkpoint.json`` into the finished folder; only folders with it are
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -16,6 +17,7 @@ from transformers import TrainerCallback
 
 from ft_core import atomic_write_text
 
+log = logging.getLogger("ft_train")
 MARKER = "ft-checkpoint.json"
 _NAME = re.compile(r"^checkpoint-(\d+)$")
 
@@ -50,7 +52,7 @@ def choose_resume(output_dir: Path) -> Path | None:
     """The checkpoint to resume from; incomplete ones after it are removed, each said in one line."""
     chosen, broken = resume_point(output_dir)
     for folder in broken:
-        print(f"ft: {folder.name} was cut off while being written; removing it", flush=True)
+        log.info("%s was cut off while being written; removing it", folder.name)
         shutil.rmtree(folder)
     return chosen
 

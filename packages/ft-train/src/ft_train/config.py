@@ -88,7 +88,7 @@ class TrainSection(BaseModel):
     (checked by ``ft_train.trainer_args.check_trainer_args``)."""
 
     model_config = ConfigDict(extra="allow", strict=True)
-    stage: Literal["sft"] = "sft"
+    stage: str = "sft"  # checked against ft_train.stages.STAGES
     output_dir: str
     resume: bool = True
 

@@ -21,6 +21,44 @@ def read_metrics(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+STAGE_PLOT_FILE = "metrics.png"
+
+
+def _save(fig, out_path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = Path(out_path).with_suffix(".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(out_path)
+    return Path(out_path)
+
+
+def plot_metrics(metrics_path: str | Path, out_path: str | Path, keys: tuple[str, ...]) -> Path | None:
+    """One panel per logged metric in ``keys`` (train and eval) against step; None if none was logged."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(metrics_path)
+    found = [k for k in keys if any(k in r or f"eval_{k}" in r for r in records)]
+    if not found:
+        return None
+    fig, axes = plt.subplots(1, len(found), figsize=(3.6 * len(found), 3.4), dpi=100, squeeze=False)
+    for ax, key in zip(axes[0], found, strict=True):
+        for name in (key, f"eval_{key}"):
+            points = [(r["step"], r[name]) for r in records if name in r]
+            if points:
+                ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=name)
+        ax.set_title(key)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend()
+    return _save(fig, out_path)
+
+
 def plot_loss(metrics_path: str | Path, out_path: str | Path) -> Path | None:
     """Training (and eval) loss against step as a PNG; None if nothing was logged yet."""
     import matplotlib
@@ -41,20 +79,22 @@ def plot_loss(metrics_path: str | Path, out_path: str | Path) -> Path | None:
     ax.set_title(Path(out_path).parent.name or "training loss")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    tmp = Path(out_path).with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out_path)
-    return Path(out_path)
+    return _save(fig, out_path)
 
 
 class MetricsCallback(TrainerCallback):
-    """Append every log to ``metrics.jsonl``; redraw ``loss.png`` at each save and at the end."""
+    """Append every log to ``metrics.jsonl``; redraw ``loss.png`` (and ``metrics.png`` with the
+    stage's ``plotted`` metrics) at each save and at the end."""
 
-    def __init__(self, output_dir: str | Path):
+    def __init__(self, output_dir: str | Path, plotted: tuple[str, ...] = ()):
         self.path = Path(output_dir) / METRICS_FILE
         self.plot = Path(output_dir) / PLOT_FILE
+        self.plotted = plotted
+
+    def _draw(self) -> None:
+        plot_loss(self.path, self.plot)
+        if self.plotted:
+            plot_metrics(self.path, self.plot.with_name(STAGE_PLOT_FILE), self.plotted)
 
     def on_train_begin(self, args, state, control, **kwargs):
         # After a resume, drop records past the checkpoint so steps are not logged twice.
@@ -70,8 +110,8 @@ class MetricsCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            plot_loss(self.path, self.plot)
+            self._draw()
 
     def on_train_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            plot_loss(self.path, self.plot)
+            self._draw()

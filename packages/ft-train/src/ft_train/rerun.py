@@ -15,7 +15,7 @@ from ft_core import FtError
 RerunMode = Literal["auto", "resume", "restart"]
 BUDGET_KEYS = {"train.max_steps", "train.num_train_epochs", "train.resume"}
 # what a run writes into its output_dir; --restart removes these and nothing else
-RUN_OUTPUTS = ("adapter", "model", "adapter-init", "metrics.jsonl", "loss.png", "run_config.yaml")
+RUN_OUTPUTS = ("adapter", "model", "adapter-init", "metrics.jsonl", "loss.png", "metrics.png", "run_config.yaml")
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

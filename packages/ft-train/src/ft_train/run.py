@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from ft_core import FtError, atomic_dir, atomic_write_text
-from ft_models import resolve_source
-from ft_train.checkpoints import choose_resume
-from ft_train.config import load_run_config
-from ft_train.metrics import METRICS_FILE, PLOT_FILE
+from ft_data import build_dataset
+from ft_models import load_tokenizer, resolve_source
+from ft_train._compat import checkpointing_names
+from ft_train.checkpoints import CheckpointMarker, choose_resume
+from ft_train.config import RunConfig, load_run_config
+from ft_train.defaults import trainer_defaults
+from ft_train.metrics import METRICS_FILE, PLOT_FILE, MetricsCallback
+from ft_train.model_setup import INITIAL_ADAPTER, trainable_model
 from ft_train.rerun import RerunMode, check_rerun, clear_run
-from ft_train.stages.sft import INITIAL_ADAPTER, make_sft_config, run_sft, sft_data
+from ft_train.stages import Stage, get_stage
 from ft_train.trainer_args import check_trainer_args
 
 CONFIG_COPY = "run_config.yaml"
+log = logging.getLogger("ft_train")
 
 
 @dataclass
@@ -26,6 +32,45 @@ class TrainResult:
     metrics_file: Path
     plot_file: Path
     final_loss: float | None
+
+
+def trainer_config(config: RunConfig, config_path: Path, stage: Stage):
+    """The stage's TRL config from the ``train:`` keys (checked first), our defaults beneath them;
+    its own errors name the YAML section."""
+    user = config.train.trainer_args
+    cls = stage.config_class(user)
+    user = check_trainer_args(config_path, cls, user)
+    args = {**stage.defaults(config), **trainer_defaults(user)}
+    try:
+        return cls(output_dir=config.train.output_dir, **checkpointing_names(cls, args))
+    except (TypeError, ValueError) as e:
+        raise FtError(f"{config_path}: train: {e}".replace("\n", " ")) from None
+
+
+def stage_data(config: RunConfig, stage: Stage):
+    """(tokenizer, ft-data's finished rows for the stage) as ``model:`` and ``data:`` say."""
+    tokenizer = load_tokenizer(config.model.source, revision=config.model.revision,
+                               trust_remote_code=config.model.trust_remote_code)
+    d = config.data
+    data = build_dataset(tokenizer, [(f.path, f.format) for f in d.train], stage=stage.data_stage,
+                         cutoff_len=d.cutoff_len, template=d.template, system=d.system, default_system=d.default_system,
+                         train_on=d.train_on, packing=d.packing, on_bad_row=d.on_bad_row, num_proc=d.num_proc)
+    log.info(data.summary())
+    for problem in data.skipped_rows[:5]:
+        log.info("skipped %s", problem)
+    return tokenizer, data
+
+
+def _save_weights(trainer, tokenizer, config: RunConfig, out: Path) -> Path:
+    weights = out / ("adapter" if config.adapter.type == "lora" else "model")
+    with atomic_dir(weights, force=True, made_by="ft train") as tmp:  # the run's own folder
+        if (out / INITIAL_ADAPTER).is_dir() and config.adapter.init in ("pissa", "olora"):
+            # a plain LoRA (rank 2r) for the original base, not for PiSSA's residual weights
+            trainer.model.save_pretrained(tmp, path_initial_model_for_weight_conversion=str(out / INITIAL_ADAPTER))
+        else:
+            trainer.save_model(str(tmp))
+        tokenizer.save_pretrained(tmp)
+    return weights
 
 
 def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> TrainResult:
@@ -40,36 +85,33 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
         >>> sorted(p.name for p in result.output_dir.iterdir())  # doctest: +SKIP
         ['adapter', 'checkpoint-47', 'loss.png', 'metrics.jsonl', 'run_config.yaml']
     """
-    from trl import SFTConfig
-
     if rerun not in ("auto", "resume", "restart"):
         raise FtError(f"rerun must be auto, resume or restart, found {rerun!r}")
     config_path = Path(config_path)
     config = load_run_config(config_path)
-    config.train.model_extra.update(check_trainer_args(config_path, SFTConfig, config.train.trainer_args))
-    sft_args = make_sft_config(config, config_path)
+    try:
+        stage = get_stage(config.train.stage)
+    except FtError as e:
+        raise FtError(f"{config_path}: train.stage: {e}") from None
+    args = trainer_config(config, config_path, stage)
     resolve_source(config.model.source)  # an unknown model fails before anything is written
     out = Path(config.train.output_dir)
     settings = config.model_dump(mode="json")
     mode = "restart" if not config.train.resume else rerun
     check_rerun(config_path, out, out / CONFIG_COPY, settings, mode)
-    tokenizer, data = sft_data(config)  # bad data stops the run here, before anything is written
+    tokenizer, data = stage_data(config, stage)  # bad data stops the run here, before anything is written
     if mode == "restart":
         clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / CONFIG_COPY, yaml.safe_dump(settings, sort_keys=False))
     resume = choose_resume(out)
     if resume:
-        print(f"ft: resuming from {resume.name}", flush=True)
-    trainer = run_sft(config, sft_args, tokenizer, data, str(resume) if resume else None)
-    weights = out / ("adapter" if config.adapter.type == "lora" else "model")
-    with atomic_dir(weights, force=True, made_by="ft train") as tmp:  # the run's own folder
-        if (out / INITIAL_ADAPTER).is_dir() and config.adapter.init in ("pissa", "olora"):
-            # a plain LoRA (rank 2r) for the original base, not for PiSSA's residual weights
-            trainer.model.save_pretrained(tmp, path_initial_model_for_weight_conversion=str(out / INITIAL_ADAPTER))
-        else:
-            trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(tmp)
+        log.info("resuming from %s", resume.name)
+    model, optimizer = trainable_model(config, args, stage.head)
+    trainer = stage.make_trainer(model=model, args=args, tokenizer=tokenizer, data=data, optimizer=optimizer,
+                                 callbacks=[MetricsCallback(out, stage.plotted), CheckpointMarker()])
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    weights = _save_weights(trainer, tokenizer, config, out)
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r] or \
         [r["train_loss"] for r in trainer.state.log_history if "train_loss" in r]  # fewer steps than logging_steps
     return TrainResult(out, weights, out / METRICS_FILE, out / PLOT_FILE, losses[-1] if losses else None)

@@ -1,0 +1,69 @@
+"""The model a stage trains: the base as ``model:`` says, made trainable as ``adapter:`` says."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ft_core import atomic_dir
+from ft_models import (
+    AdapterSpec,
+    Quantization,
+    adapter_optimizer,
+    apply_adapter,
+    load_model,
+    trainable_parameters,
+)
+from ft_train.config import RunConfig
+
+log = logging.getLogger("ft_train")
+INITIAL_ADAPTER = "adapter-init"  # PiSSA/OLoRA's starting adapter, to convert the result to plain LoRA
+
+
+def load_base(config: RunConfig, head: str = "causal"):
+    """The base model (``head`` causal, or score: one scalar per sequence), with the KV cache off."""
+    m = config.model
+    quant = Quantization(**m.quantization.model_dump()) if m.quantization else None
+    model = load_model(m.source, dtype=m.dtype, attention=m.attention, quantization=quant,
+                       context_length=m.context_length, rope_scaling=m.rope_scaling, revision=m.revision,
+                       trust_remote_code=m.trust_remote_code, head=head)
+    log.info("attention %s (%s)", model.ft_attention.name, model.ft_attention.reason)
+    model.config.use_cache = False  # no KV cache in training; with one, packed positions would be ignored
+    return model
+
+
+def adapter_spec(config: RunConfig, head: str = "causal") -> AdapterSpec:
+    a = config.adapter.model_dump()
+    return AdapterSpec(**{**a, "trainable_modules": tuple(a["trainable_modules"]), "head": head})
+
+
+def save_initial_adapter(model, folder: Path) -> None:
+    """PiSSA/OLoRA change the base weights they start from; the starting adapter, saved once, lets
+    the final one be converted into a plain LoRA for the original base (peft's documented route)."""
+    if folder.is_dir():
+        return
+    config = model.peft_config["default"]
+    init, config.init_lora_weights = config.init_lora_weights, True
+    try:
+        with atomic_dir(folder) as tmp:
+            model.save_pretrained(tmp)
+    finally:
+        config.init_lora_weights = init
+
+
+def trainable_model(config: RunConfig, args, head: str = "causal"):
+    """(model, optimizer or None): the base with its adapter, seeded so a resume rebuilds the same
+    start (PiSSA's randomized SVD too); LoRA+ gets its own optimizer."""
+    from transformers import set_seed
+
+    model = load_base(config, head)
+    spec = adapter_spec(config, head)
+    set_seed(args.seed)
+    model = apply_adapter(model, spec)
+    if spec.init in ("pissa", "olora"):
+        save_initial_adapter(model, Path(config.train.output_dir) / INITIAL_ADAPTER)
+    optimizer = adapter_optimizer(model, spec, lr=args.learning_rate, weight_decay=args.weight_decay) \
+        if spec.loraplus_ratio else None
+    trainable, total = trainable_parameters(model)
+    log.info("training %s of %s parameters (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
+    return model, optimizer

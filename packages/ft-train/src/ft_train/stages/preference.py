@@ -1,0 +1,94 @@
+"""rm, dpo and orpo: preference pairs from ft-data (prompt ids, chosen and rejected answer ids).
+
+- dpo: TRL's DPOTrainer and its loss variants (``loss_type``: sigmoid, ipo, hinge, robust, ...)
+  against a reference model (the base with the adapter switched off, for LoRA); ``loss_type:
+  simpo`` or ``reference_free: true`` train without one, through ``PreferenceTrainer``.
+- orpo: ``PreferenceTrainer`` (see preference_loss.py for why it is ours).
+- rm: TRL's RewardTrainer on a model with a score head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ft_data import PairwiseCollator
+from ft_train.stages._stage import Stage
+from ft_train.stages.preference_loss import PreferenceConfig, PreferenceTrainer
+from ft_train.stages.sft import pad_id
+
+PAIR_COLUMNS = {"prompt_input_ids": "prompt_ids", "chosen_input_ids": "chosen_ids", "rejected_input_ids": "rejected_ids"}
+PLOTTED = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected")
+
+
+def _own_loss(user_args: dict) -> bool:
+    return user_args.get("loss_type") == "simpo" or bool(user_args.get("reference_free"))
+
+
+def _dpo_config(user_args):
+    from trl import DPOConfig
+
+    return RefFreeDPOConfig if _own_loss(user_args) else DPOConfig
+
+
+@dataclass
+class RefFreeDPOConfig(PreferenceConfig):
+    """``train:`` keys of a dpo run without a reference model (``loss_type`` simpo, or sigmoid, ipo,
+    hinge with ``reference_free: true``)."""
+
+    loss_type: str = field(default="sigmoid", metadata={"help": "simpo, sigmoid, ipo or hinge"})
+    reference_free: bool = field(default=True, metadata={"help": "no reference model"})
+
+
+def _pair_defaults(config) -> dict:
+    return {"max_length": config.data.cutoff_len, "remove_unused_columns": False}
+
+
+def _own_trainer(*, model, args, tokenizer, data, callbacks, optimizer):
+    return PreferenceTrainer(model=model, args=args, train_dataset=data.dataset, processing_class=tokenizer,
+                             data_collator=PairwiseCollator(pad_id(tokenizer)), callbacks=callbacks,
+                             optimizers=(optimizer, None))
+
+
+def _dpo_trainer(*, model, args, tokenizer, data, callbacks, optimizer):
+    if isinstance(args, PreferenceConfig):
+        return _own_trainer(model=model, args=args, tokenizer=tokenizer, data=data, callbacks=callbacks,
+                            optimizer=optimizer)
+    from trl import DPOTrainer
+
+    class FinishedRowsDPOTrainer(DPOTrainer):
+        # TRL 1.16 tokenizes every non-vision dataset itself and has no switch for finished rows:
+        # ft-data's pairs are already templated, tokenized and cut to the cutoff; only the names differ.
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            return dataset.rename_columns(PAIR_COLUMNS)
+
+    return FinishedRowsDPOTrainer(model=model, args=args, train_dataset=data.dataset, processing_class=tokenizer,
+                                  callbacks=callbacks, optimizers=(optimizer, None))
+
+
+def _rm_config(user_args):
+    from trl import RewardConfig
+
+    return RewardConfig
+
+
+def _rm_trainer(*, model, args, tokenizer, data, callbacks, optimizer):
+    from trl import RewardTrainer
+
+    # RewardTrainer takes finished rows as whole sequences: prompt + answer
+    rows = data.dataset.map(lambda r: {"chosen_ids": r["prompt_input_ids"] + r["chosen_input_ids"],
+                                       "rejected_ids": r["prompt_input_ids"] + r["rejected_input_ids"]},
+                            remove_columns=list(PAIR_COLUMNS))
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = pad_id(tokenizer)
+    return RewardTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks,
+                         optimizers=(optimizer, None))
+
+
+def _orpo_config(user_args):
+    return PreferenceConfig
+
+
+DPO = Stage("dpo", "dpo", _dpo_config, _dpo_trainer, _pair_defaults, plotted=PLOTTED)
+ORPO = Stage("orpo", "orpo", _orpo_config, _own_trainer, _pair_defaults, plotted=PLOTTED)
+RM = Stage("rm", "rm", _rm_config, _rm_trainer, lambda config: {"max_length": config.data.cutoff_len}, head="score",
+           plotted=("accuracy", "margin"))
