@@ -1,0 +1,88 @@
+"""Every stage trains from the YAML on a tiny model and learns a consistent signal: pt, rm, dpo
+(TRL's, and the reference-free losses), kto, orpo."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ft_core import FtError
+from ft_train import run_training
+from ft_train.metrics import read_metrics
+
+pytestmark = pytest.mark.slow
+
+# The same preference on every row: answer "yes", never "no". Learnable by a random tiny model.
+PAIRS = [{"prompt": [{"role": "user", "content": f"Question {i}: is {i} a number?"}],
+          "chosen": [{"role": "assistant", "content": "yes it is"}],
+          "rejected": [{"role": "assistant", "content": "no it is"}]} for i in range(32)]
+KTO = [{"messages": [{"role": "user", "content": f"Question {i}?"},
+                     {"role": "assistant", "content": "yes it is" if i % 2 else "no never"}], "label": bool(i % 2)}
+       for i in range(32)]
+TEXT = [{"text": "the quick brown fox jumps over the lazy dog. " * 8} for _ in range(16)]
+
+
+def run_stage(tmp_path: Path, model_dir: Path, stage: str, rows: list[dict], steps: int = 8, **train) -> list[dict]:
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {"model": {"source": str(model_dir), "dtype": "float32"},
+              "data": {"train": ["d.jsonl"], "cutoff_len": 64},
+              "adapter": {"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0},
+              "train": {"stage": stage, "output_dir": str(tmp_path / "out"), "max_steps": steps,
+                        "per_device_train_batch_size": 4, "learning_rate": 1e-2, "logging_steps": 2, "seed": 0,
+                        **train}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    run_training(tmp_path / "run.yaml")
+    return read_metrics(tmp_path / "out" / "metrics.jsonl")
+
+
+def series(records: list[dict], key: str) -> list[float]:
+    return [r[key] for r in records if key in r]
+
+
+def test_pt_lowers_the_loss_on_its_text(tmp_path, tiny_chat_dir):
+    losses = series(run_stage(tmp_path, tiny_chat_dir, "pt", TEXT), "loss")
+    assert len(losses) == 4 and losses == sorted(losses, reverse=True) and losses[-1] < losses[0] - 0.2
+
+
+@pytest.mark.parametrize("train", [{}, {"loss_type": "ipo"}, {"loss_type": "simpo", "beta": 2.0},
+                                   {"reference_free": True}], ids=["sigmoid", "ipo", "simpo", "reference-free"])
+def test_dpo_widens_the_reward_margin(tmp_path, tiny_chat_dir, train):
+    records = run_stage(tmp_path, tiny_chat_dir, "dpo", PAIRS, **train)
+    margins, accuracies = series(records, "rewards/margins"), series(records, "rewards/accuracies")
+    assert len(margins) == 4 and margins[-1] > margins[0] and margins[-1] > 0
+    assert accuracies[-1] == 1.0
+    assert (tmp_path / "out" / "metrics.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "out" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_orpo_learns_the_preference_and_the_answer(tmp_path, tiny_chat_dir):
+    records = run_stage(tmp_path, tiny_chat_dir, "orpo", PAIRS, beta=0.5)
+    losses, nll = series(records, "loss"), series(records, "nll_loss")
+    assert losses[-1] < losses[0] and nll[-1] < nll[0]
+    assert series(records, "rewards/margins")[-1] > 0
+
+
+def test_reward_model_ranks_chosen_above_rejected(tmp_path, tiny_chat_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    records = run_stage(tmp_path, tiny_chat_dir, "rm", PAIRS, steps=10)
+    assert series(records, "accuracy")[-1] == 1.0 and series(records, "margin")[-1] > series(records, "margin")[0]
+    adapter = json.loads((tmp_path / "out" / "adapter" / "adapter_config.json").read_text())
+    assert adapter["task_type"] == "SEQ_CLS"
+    assert AutoModelForSequenceClassification  # the saved adapter carries the trained score head
+    assert "score" in "".join(adapter.get("modules_to_save") or [])
+
+
+def test_kto_loss_falls(tmp_path, tiny_chat_dir):
+    records = run_stage(tmp_path, tiny_chat_dir, "kto", KTO)
+    losses = series(records, "loss")
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    assert series(records, "rewards/margins")[-1] > 0
+
+
+def test_an_unknown_stage_or_loss_is_named(tmp_path, tiny_chat_dir):
+    with pytest.raises(FtError, match=r"train.stage: unknown stage 'dpoo' \(did you mean 'dpo'\?\)"):
+        run_stage(tmp_path, tiny_chat_dir, "dpoo", PAIRS)
+    with pytest.raises(FtError, match="loss_type must be one of orpo, simpo, sigmoid, ipo, hinge"):
+        run_stage(tmp_path, tiny_chat_dir, "orpo", PAIRS, loss_type="orpoo")
