@@ -47,7 +47,7 @@ def test_good_config_resolves_data_paths_relative_to_the_file(tmp_path):
     ("    - {path: data/b.json, format: alpaca}", "    - {path: data/b.json, fromat: alpaca}",
      "unknown key 'data.train.1.fromat' (did you mean 'format'?)"),
     ("  output_dir: out\n", "", "missing key 'train.output_dir'"),
-    ("format: alpaca", "format: csvv", "data.train.1.format: Input should be 'auto', 'alpaca' or 'openai'"),
+    ("format: alpaca", "format: csvv", "data.train.1.format: Input should be 'auto', 'alpaca', 'openai', 'sharegpt' or 'text'"),
 ])
 def test_bad_keys_are_named_with_a_suggestion(tmp_path, old, new, expected):
     path = write(tmp_path, GOOD.replace(old, new))
@@ -135,3 +135,19 @@ def test_section_values_are_strict_and_stray_keys_find_their_section(tmp_path, t
     with pytest.raises(FtError) as info:
         load_run_config(path)
     assert str(info.value) == f"{path}: {expected}"
+
+
+def test_sections_are_the_libraries_own_definitions(tmp_path):
+    import dataclasses
+
+    from ft_models import AdapterSpec
+
+    from ft_train.config import AdapterSection
+
+    assert set(AdapterSection.model_fields) == {f.name for f in dataclasses.fields(AdapterSpec)} - {"head"}
+    config = load_run_config(write(tmp_path, GOOD + "adapter:\n  init: pissa\n  pissa_niter: 8\n"))
+    assert config.adapter.pissa_niter == 8
+    with pytest.raises(FtError, match=r"run.yaml: adapter: dropout must be at least 0 and below 1, found 1.5"):
+        load_run_config(write(tmp_path, GOOD + "adapter:\n  dropout: 1.5\n"))
+    with pytest.raises(FtError, match=r"adapter.init: Input should be 'default', 'gaussian', 'pissa' or 'olora'"):
+        load_run_config(write(tmp_path, GOOD + "adapter:\n  init: pisa\n"))

@@ -17,6 +17,7 @@ from ft_core import FtError, did_you_mean
 
 ADAPTER_TYPES = ("lora", "freeze", "full")
 LORA_INITS = ("default", "gaussian", "pissa", "olora")
+HEADS = ("causal", "score")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,15 @@ class AdapterSpec:
             raise FtError(f"unknown LoRA init '{self.init}'{did_you_mean(self.init, LORA_INITS)}; use {', '.join(LORA_INITS)}")
         if self.loraplus_ratio is not None and self.loraplus_ratio <= 0:
             raise FtError(f"loraplus_ratio must be positive, found {self.loraplus_ratio}")
+        for name in ("r", "alpha"):
+            if getattr(self, name) <= 0:
+                raise FtError(f"{name} must be positive, found {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise FtError(f"dropout must be at least 0 and below 1, found {self.dropout}")
+        if self.trainable_layers < 0:
+            raise FtError(f"trainable_layers must be 0 or more, found {self.trainable_layers}")
+        if self.head not in HEADS:
+            raise FtError(f"head must be one of {', '.join(HEADS)}, found {self.head!r}")
 
 
 def _init_weights(spec: AdapterSpec):

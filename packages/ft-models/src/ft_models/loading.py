@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from ft_core import FtError
+from ft_models.adapters import HEADS
 from ft_models.dtypes import resolve_dtype
 from ft_models.patches import causal_lm_class, choose_attention, extend_context
 from ft_models.quantization import Quantization, bnb_config
@@ -40,9 +41,6 @@ def load_tokenizer(name: str, *, revision: str | None = None, token: str | None 
     check_folder(path, "tokenizer")
     return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code,
                                          **_hub_kwargs(name, revision, token))
-
-
-HEADS = ("causal", "score")
 
 
 def load_model(name: str, *, dtype: str = "auto", attention: str = "auto", quantization: Quantization | None = None,

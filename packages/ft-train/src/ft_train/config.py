@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ft_core import FtError, closest, did_you_mean, read_text
-from ft_models import DEFAULT_MODEL
-from ft_train.trainer_args import as_number
+from ft_data.formats import CONVERTERS
+from ft_models import DEFAULT_MODEL, AdapterSpec, Quantization
+from ft_models.adapters import ADAPTER_TYPES, LORA_INITS
+from ft_models.patches import ATTENTION, SCALINGS
+from ft_models.quantization import QUANT_TYPES
+from ft_train.sections import Section as _Section
+from ft_train.sections import choice, section_from
 
-
-def _number_or_as_is(value: Any) -> Any:
-    number = as_number(value)
-    return value if number is None else number
-
-
-# A float that also takes what YAML leaves as a string ('1e-4'); strict otherwise (no bools).
-Number = Annotated[float, BeforeValidator(_number_or_as_is)]
-
-
-class _Section(BaseModel):
-    # strict: `r: true` is not r=1, `cutoff_len: "512"` is not 512
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class QuantizationSection(_Section):
-    bits: Literal[4, 8] = 4
-    quant_type: Literal["nf4", "fp4"] = "nf4"
-    double_quant: bool = True
+QuantizationSection = section_from(Quantization, "QuantizationSection", choices={"bits": (4, 8), "quant_type": QUANT_TYPES})
+AdapterSection = section_from(AdapterSpec, "AdapterSection", skip=("head",),
+                              choices={"type": ADAPTER_TYPES, "init": LORA_INITS})
 
 
 class ModelSection(_Section):
@@ -38,15 +27,15 @@ class ModelSection(_Section):
     dtype: str = "auto"
     revision: str | None = None
     trust_remote_code: bool = False
-    attention: Literal["auto", "flash_attention_2", "sdpa", "eager"] = "auto"
+    attention: choice(("auto", *ATTENTION)) = "auto"
     quantization: QuantizationSection | None = None  # QLoRA: load the base 4- or 8-bit
     context_length: int | None = Field(default=None, gt=0)  # beyond the trained length: RoPE scaling
-    rope_scaling: Literal["linear", "dynamic", "yarn", "llama3"] = "linear"
+    rope_scaling: choice(SCALINGS) = "linear"
 
 
 class DataFile(_Section):
     path: str
-    format: Literal["auto", "alpaca", "openai"] = "auto"
+    format: choice(("auto", *CONVERTERS)) = "auto"
 
 
 class DataSection(_Section):
@@ -65,22 +54,6 @@ class DataSection(_Section):
     def _paths_as_files(cls, value: Any) -> Any:
         items = value if isinstance(value, list) else [value]
         return [{"path": v} if isinstance(v, str) else v for v in items]
-
-
-class AdapterSection(_Section):
-    """ft_models.AdapterSpec: lora (with use_dora, use_rslora, init pissa, loraplus_ratio), freeze, full."""
-
-    type: Literal["lora", "freeze", "full"] = "lora"
-    r: int = Field(default=16, gt=0)
-    alpha: int = Field(default=32, gt=0)
-    dropout: Number = Field(default=0.05, ge=0, lt=1)
-    target_modules: str | list[str] = "all-linear"
-    use_dora: bool = False
-    use_rslora: bool = False
-    init: Literal["default", "gaussian", "pissa", "olora"] = "default"
-    loraplus_ratio: Number | None = Field(default=None, gt=0)
-    trainable_layers: int = Field(default=2, ge=0)  # freeze: the last N decoder layers train
-    trainable_modules: list[str] = []  # freeze: parameters whose names contain these train too
 
 
 class TrainSection(BaseModel):
@@ -178,6 +151,13 @@ def load_run_config(path: str | Path) -> RunConfig:
         config = RunConfig.model_validate(raw)
     except ValidationError as e:
         raise _reword(path, e) from None
+    for section, build in (("adapter", lambda: AdapterSpec(**config.adapter.model_dump())),
+                           ("model.quantization", lambda: config.model.quantization and
+                            Quantization(**config.model.quantization.model_dump()))):
+        try:  # the libraries' own checks (ranges, combinations), named by section
+            build()
+        except FtError as e:
+            raise FtError(f"{path}: {section}: {e}") from None
     for n, item in enumerate(config.data.train):
         if not Path(item.path).is_absolute():
             item.path = str((path.parent / item.path).resolve())
