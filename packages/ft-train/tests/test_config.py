@@ -141,7 +141,6 @@ def test_sections_are_the_libraries_own_definitions(tmp_path):
     import dataclasses
 
     from ft_models import AdapterSpec
-
     from ft_train.config import AdapterSection
 
     assert set(AdapterSection.model_fields) == {f.name for f in dataclasses.fields(AdapterSpec)} - {"head"}

@@ -23,10 +23,11 @@ KTO = [{"messages": [{"role": "user", "content": f"Question {i}?"},
 TEXT = [{"text": "the quick brown fox jumps over the lazy dog. " * 8} for _ in range(16)]
 
 
-def run_stage(tmp_path: Path, model_dir: Path, stage: str, rows: list[dict], steps: int = 8, **train) -> list[dict]:
+def run_stage(tmp_path: Path, model_dir: Path, stage: str, rows: list[dict], steps: int = 8, data: dict | None = None,
+              **train) -> list[dict]:
     (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = {"model": {"source": str(model_dir), "dtype": "float32"},
-              "data": {"train": ["d.jsonl"], "cutoff_len": 64},
+              "data": {"train": ["d.jsonl"], "cutoff_len": 64, **(data or {})},
               "adapter": {"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0},
               "train": {"stage": stage, "output_dir": str(tmp_path / "out"), "max_steps": steps,
                         "per_device_train_batch_size": 4, "learning_rate": 1e-2, "logging_steps": 2, "seed": 0,
@@ -86,3 +87,21 @@ def test_an_unknown_stage_or_loss_is_named(tmp_path, tiny_chat_dir):
         run_stage(tmp_path, tiny_chat_dir, "dpoo", PAIRS)
     with pytest.raises(FtError, match="loss_type must be one of orpo, simpo, sigmoid, ipo, hinge"):
         run_stage(tmp_path, tiny_chat_dir, "orpo", PAIRS, loss_type="orpoo")
+
+
+def test_held_out_rows_report_eval_loss_and_perplexity(tmp_path, tiny_chat_dir):
+    import math
+
+    records = run_stage(tmp_path, tiny_chat_dir, "pt", TEXT, data={"val_size": 0.25}, save_steps=4)
+    evals = [r for r in records if "eval_loss" in r]
+    assert [r["step"] for r in evals] == [4, 8, 8]  # at each save, and once at the end
+    assert all(r["eval_perplexity"] == pytest.approx(math.exp(r["eval_loss"])) for r in evals)
+    assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]
+
+
+def test_preference_eval_files_report_reward_metrics(tmp_path, tiny_chat_dir):
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in PAIRS[:8]))
+    records = run_stage(tmp_path, tiny_chat_dir, "dpo", PAIRS[8:], data={"eval": ["eval.jsonl"]}, loss_type="simpo",
+                        beta=2.0)
+    final = [r for r in records if "eval_loss" in r][-1]
+    assert final["eval_rewards/accuracies"] == 1.0 and final["eval_rewards/margins"] > 0

@@ -14,8 +14,8 @@ from ft_models import DEFAULT_MODEL, AdapterSpec, Quantization
 from ft_models.adapters import ADAPTER_TYPES, LORA_INITS
 from ft_models.patches import ATTENTION, SCALINGS
 from ft_models.quantization import QUANT_TYPES
+from ft_train.sections import Number, choice, section_from
 from ft_train.sections import Section as _Section
-from ft_train.sections import choice, section_from
 
 QuantizationSection = section_from(Quantization, "QuantizationSection", choices={"bits": (4, 8), "quant_type": QUANT_TYPES})
 AdapterSection = section_from(AdapterSpec, "AdapterSection", skip=("head",),
@@ -40,6 +40,8 @@ class DataFile(_Section):
 
 class DataSection(_Section):
     train: list[DataFile] = Field(min_length=1)
+    eval: list[DataFile] = []  # held-out files for eval loss (and perplexity for pt/sft)
+    val_size: Number | None = Field(default=None, gt=0)  # or hold out this share (< 1) or count of rows
     cutoff_len: int = Field(default=1024, gt=0)
     template: str | None = None  # a named template instead of the tokenizer's own
     system: str | None = None  # replaces every system message
@@ -49,7 +51,7 @@ class DataSection(_Section):
     on_bad_row: Literal["error", "skip"] = "error"
     num_proc: int | None = Field(default=None, gt=0)
 
-    @field_validator("train", mode="before")
+    @field_validator("train", "eval", mode="before")
     @classmethod
     def _paths_as_files(cls, value: Any) -> Any:
         items = value if isinstance(value, list) else [value]
@@ -158,12 +160,15 @@ def load_run_config(path: str | Path) -> RunConfig:
             build()
         except FtError as e:
             raise FtError(f"{path}: {section}: {e}") from None
-    for n, item in enumerate(config.data.train):
-        if not Path(item.path).is_absolute():
-            item.path = str((path.parent / item.path).resolve())
-        if Path(item.path).is_dir():
-            raise FtError(f"{path}: data.train.{n}: {item.path} is a folder; list the data files inside it")
-        if not Path(item.path).is_file():
-            raise FtError(f"{path}: data.train.{n}: data file {item.path} does not exist "
-                          "(relative paths are taken from the config file's folder)")
+    if config.data.eval and config.data.val_size:
+        raise FtError(f"{path}: data: give eval files or val_size, not both")
+    for key in ("train", "eval"):
+        for n, item in enumerate(getattr(config.data, key)):
+            if not Path(item.path).is_absolute():
+                item.path = str((path.parent / item.path).resolve())
+            if Path(item.path).is_dir():
+                raise FtError(f"{path}: data.{key}.{n}: {item.path} is a folder; list the data files inside it")
+            if not Path(item.path).is_file():
+                raise FtError(f"{path}: data.{key}.{n}: data file {item.path} does not exist "
+                              "(relative paths are taken from the config file's folder)")
     return config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -86,10 +87,11 @@ class MetricsCallback(TrainerCallback):
     """Append every log to ``metrics.jsonl``; redraw ``loss.png`` (and ``metrics.png`` with the
     stage's ``plotted`` metrics) at each save and at the end."""
 
-    def __init__(self, output_dir: str | Path, plotted: tuple[str, ...] = ()):
+    def __init__(self, output_dir: str | Path, plotted: tuple[str, ...] = (), perplexity: bool = False):
         self.path = Path(output_dir) / METRICS_FILE
         self.plot = Path(output_dir) / PLOT_FILE
         self.plotted = plotted
+        self.perplexity = perplexity  # eval_loss is a language-model loss: log exp(eval_loss) too
 
     def _draw(self) -> None:
         plot_loss(self.path, self.plot)
@@ -104,6 +106,8 @@ class MetricsCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
+        if self.perplexity and "eval_loss" in logs:
+            logs["eval_perplexity"] = math.exp(min(logs["eval_loss"], 50.0))
         record = {"step": state.global_step, "epoch": state.epoch, **logs}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,24 +42,43 @@ def trainer_config(config: RunConfig, config_path: Path, stage: Stage):
     cls = stage.config_class(user)
     user = check_trainer_args(config_path, cls, user)
     args = {**stage.defaults(config), **trainer_defaults(user)}
+    if config.data.eval or config.data.val_size:  # evaluate at each save unless told otherwise
+        args.setdefault("eval_strategy", args.get("save_strategy", "steps"))
+        if "save_steps" in args:
+            args.setdefault("eval_steps", args["save_steps"])
     try:
         return cls(output_dir=config.train.output_dir, **checkpointing_names(cls, args))
     except (TypeError, ValueError) as e:
         raise FtError(f"{config_path}: train: {e}".replace("\n", " ")) from None
 
 
-def stage_data(config: RunConfig, stage: Stage):
-    """(tokenizer, ft-data's finished rows for the stage) as ``model:`` and ``data:`` say."""
+def stage_data(config: RunConfig, stage: Stage, seed: int = 0):
+    """(tokenizer, ft-data's finished rows for the stage, held-out rows or None) as ``model:`` and
+    ``data:`` say; ``val_size`` holds out a share (< 1) or a count of the rows."""
     tokenizer = load_tokenizer(config.model.source, revision=config.model.revision,
                                trust_remote_code=config.model.trust_remote_code)
     d = config.data
-    data = build_dataset(tokenizer, [(f.path, f.format) for f in d.train], stage=stage.data_stage,
-                         cutoff_len=d.cutoff_len, template=d.template, system=d.system, default_system=d.default_system,
-                         train_on=d.train_on, packing=d.packing, on_bad_row=d.on_bad_row, num_proc=d.num_proc)
+
+    def rows(files):
+        return build_dataset(tokenizer, [(f.path, f.format) for f in files], stage=stage.data_stage,
+                             cutoff_len=d.cutoff_len, template=d.template, system=d.system,
+                             default_system=d.default_system, train_on=d.train_on, packing=d.packing,
+                             on_bad_row=d.on_bad_row, num_proc=d.num_proc)
+
+    data = rows(d.train)
     log.info(data.summary())
     for problem in data.skipped_rows[:5]:
         log.info("skipped %s", problem)
-    return tokenizer, data
+    held_out = rows(d.eval).dataset if d.eval else None
+    if d.val_size:
+        size = d.val_size if d.val_size < 1 else int(d.val_size)
+        if not 0 < (size if size >= 1 else round(size * data.examples)) < data.examples:
+            raise FtError(f"data.val_size {d.val_size} leaves no training or no eval row of {data.examples}")
+        parts = data.dataset.train_test_split(test_size=size, seed=seed)
+        data, held_out = dataclasses.replace(data, dataset=parts["train"], examples=len(parts["train"])), parts["test"]
+    if held_out is not None:
+        log.info("%d rows held out for evaluation", len(held_out))
+    return tokenizer, data, held_out
 
 
 def _save_weights(trainer, tokenizer, config: RunConfig, out: Path) -> Path:
@@ -99,7 +119,7 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
     settings = config.model_dump(mode="json")
     mode = "restart" if not config.train.resume else rerun
     check_rerun(config_path, out, out / CONFIG_COPY, settings, mode)
-    tokenizer, data = stage_data(config, stage)  # bad data stops the run here, before anything is written
+    tokenizer, data, held_out = stage_data(config, stage, args.seed)  # bad data stops here, nothing written yet
     if mode == "restart":
         clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,9 +128,12 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
     if resume:
         log.info("resuming from %s", resume.name)
     model, optimizer = trainable_model(config, args, stage.head)
-    trainer = stage.make_trainer(model=model, args=args, tokenizer=tokenizer, data=data, optimizer=optimizer,
-                                 callbacks=[MetricsCallback(out, stage.plotted), CheckpointMarker()])
+    trainer = stage.make_trainer(model=model, args=args, tokenizer=tokenizer, data=data, eval_data=held_out,
+                                 optimizer=optimizer,
+                                 callbacks=[MetricsCallback(out, stage.plotted, stage.perplexity), CheckpointMarker()])
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if held_out is not None:
+        trainer.evaluate()
     weights = _save_weights(trainer, tokenizer, config, out)
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r] or \
         [r["train_loss"] for r in trainer.state.log_history if "train_loss" in r]  # fewer steps than logging_steps

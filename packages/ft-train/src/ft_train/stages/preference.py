@@ -43,16 +43,16 @@ def _pair_defaults(config) -> dict:
     return {"max_length": config.data.cutoff_len, "remove_unused_columns": False}
 
 
-def _own_trainer(*, model, args, tokenizer, data, callbacks, optimizer):
-    return PreferenceTrainer(model=model, args=args, train_dataset=data.dataset, processing_class=tokenizer,
-                             data_collator=PairwiseCollator(pad_id(tokenizer)), callbacks=callbacks,
+def _own_trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
+    return PreferenceTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
+                             processing_class=tokenizer, data_collator=PairwiseCollator(pad_id(tokenizer)), callbacks=callbacks,
                              optimizers=(optimizer, None))
 
 
-def _dpo_trainer(*, model, args, tokenizer, data, callbacks, optimizer):
+def _dpo_trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
     if isinstance(args, PreferenceConfig):
-        return _own_trainer(model=model, args=args, tokenizer=tokenizer, data=data, callbacks=callbacks,
-                            optimizer=optimizer)
+        return _own_trainer(model=model, args=args, tokenizer=tokenizer, data=data, eval_data=eval_data,
+                            callbacks=callbacks, optimizer=optimizer)
     from trl import DPOTrainer
 
     class FinishedRowsDPOTrainer(DPOTrainer):
@@ -61,8 +61,8 @@ def _dpo_trainer(*, model, args, tokenizer, data, callbacks, optimizer):
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
             return dataset.rename_columns(PAIR_COLUMNS)
 
-    return FinishedRowsDPOTrainer(model=model, args=args, train_dataset=data.dataset, processing_class=tokenizer,
-                                  callbacks=callbacks, optimizers=(optimizer, None))
+    return FinishedRowsDPOTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
+                                  processing_class=tokenizer, callbacks=callbacks, optimizers=(optimizer, None))
 
 
 def _rm_config(user_args):
@@ -71,17 +71,23 @@ def _rm_config(user_args):
     return RewardConfig
 
 
-def _rm_trainer(*, model, args, tokenizer, data, callbacks, optimizer):
+def _rm_trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
     from trl import RewardTrainer
 
-    # RewardTrainer takes finished rows as whole sequences: prompt + answer
-    rows = data.dataset.map(lambda r: {"chosen_ids": r["prompt_input_ids"] + r["chosen_input_ids"],
-                                       "rejected_ids": r["prompt_input_ids"] + r["rejected_input_ids"]},
-                            remove_columns=list(PAIR_COLUMNS))
     if model.config.pad_token_id is None:
         model.config.pad_token_id = pad_id(tokenizer)
-    return RewardTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer, callbacks=callbacks,
+    return RewardTrainer(model=model, args=args, train_dataset=_whole_pairs(data.dataset),
+                         eval_dataset=_whole_pairs(eval_data), processing_class=tokenizer, callbacks=callbacks,
                          optimizers=(optimizer, None))
+
+
+def _whole_pairs(rows):
+    """RewardTrainer takes finished rows as whole sequences: prompt + answer."""
+    if rows is None:
+        return None
+    return rows.map(lambda r: {"chosen_ids": r["prompt_input_ids"] + r["chosen_input_ids"],
+                               "rejected_ids": r["prompt_input_ids"] + r["rejected_input_ids"]},
+                    remove_columns=list(PAIR_COLUMNS))
 
 
 def _orpo_config(user_args):

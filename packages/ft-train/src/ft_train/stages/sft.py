@@ -24,13 +24,13 @@ def pad_id(tokenizer) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
-def _trainer(*, model, args, tokenizer, data, callbacks, optimizer):
+def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
     from trl import SFTTrainer
 
     # Packed rows carry restarting position_ids and no attention mask; our collator keeps them so.
-    return SFTTrainer(model=model, args=args, train_dataset=data.dataset, processing_class=tokenizer,
+    return SFTTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data, processing_class=tokenizer,
                       data_collator=SFTCollator(pad_id(tokenizer)), callbacks=callbacks, optimizers=(optimizer, None))
 
 
-SFT = Stage("sft", "sft", _config_class, _trainer, _defaults)
-PT = Stage("pt", "pt", _config_class, _trainer, _defaults)
+SFT = Stage("sft", "sft", _config_class, _trainer, _defaults, perplexity=True)
+PT = Stage("pt", "pt", _config_class, _trainer, _defaults, perplexity=True)
