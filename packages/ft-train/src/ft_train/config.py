@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from ft_models.quantization import QUANT_TYPES
 from ft_train.sections import Number, choice, section_from
 from ft_train.sections import Section as _Section
 
+log = logging.getLogger("ft_train")
 QuantizationSection = section_from(Quantization, "QuantizationSection", choices={"bits": (4, 8), "quant_type": QUANT_TYPES})
 AdapterSection = section_from(AdapterSpec, "AdapterSection", skip=("head",),
                               choices={"type": ADAPTER_TYPES, "init": LORA_INITS})
@@ -34,12 +36,17 @@ class ModelSection(_Section):
 
 
 class DataFile(_Section):
-    path: str
+    """A data file (``path`` and ``format``), or a ``dataset`` name from ``data.registry``."""
+
+    path: str | None = None
     format: choice(("auto", *CONVERTERS)) = "auto"
+    dataset: str | None = None
+    max_samples: int | None = Field(default=None, gt=0)  # at most this many rows of it
 
 
 class DataSection(_Section):
     train: list[DataFile] = Field(min_length=1)
+    registry: str | None = None  # a dataset_info.json (LLaMA-Factory's format) naming datasets
     eval: list[DataFile] = []  # held-out files for eval loss (and perplexity for pt/sft)
     val_size: Number | None = Field(default=None, gt=0)  # or hold out this share (< 1) or count of rows
     cutoff_len: int = Field(default=1024, gt=0)
@@ -140,15 +147,35 @@ def _reword(path: Path, error: ValidationError) -> FtError:
     return FtError(f"{path}: {key}: {first['msg']} (found {first.get('input')!r}){more}")
 
 
-def load_run_config(path: str | Path) -> RunConfig:
-    """Parse and validate a YAML run config; data paths are taken relative to the file's folder."""
-    path = Path(path)
+def read_yaml(path: Path) -> dict:
+    """The mapping in a YAML run config file, or an FtError naming the file."""
     try:
         raw = yaml.safe_load(read_text(path, "run config")) or {}
     except yaml.YAMLError as e:
         raise FtError(f"{path}: invalid YAML ({e})".replace("\n", " ")) from None
     if not isinstance(raw, dict):
         raise FtError(f"{path}: expected a mapping with sections model, data, adapter, train")
+    return raw
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Parse and validate a YAML run config (ours, or a LLaMA-Factory training YAML, converted);
+    data paths are taken relative to the file's folder."""
+    from ft_train.llamafactory import convert, is_llamafactory
+
+    path = Path(path)
+    raw = read_yaml(path)
+    if is_llamafactory(raw):
+        converted = convert(raw, path)
+        log.info("%s: a LLaMA-Factory config (see it as ft's with `ft train --convert %s`)", path, path)
+        if converted.ignored:
+            log.info("ignored: %s", "; ".join(converted.ignored))
+        raw = converted.config
+    return validate_run_config(path, raw)
+
+
+def validate_run_config(path: Path, raw: dict) -> RunConfig:
+    """``raw`` (read from ``path``) as a RunConfig: every section strict, every library check run."""
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as e:
@@ -162,13 +189,39 @@ def load_run_config(path: str | Path) -> RunConfig:
             raise FtError(f"{path}: {section}: {e}") from None
     if config.data.eval and config.data.val_size:
         raise FtError(f"{path}: data: give eval files or val_size, not both")
+    _check_data_files(path, config.data)
+    return config
+
+
+def _check_data_files(path: Path, data: DataSection) -> None:
+    """Paths made absolute (relative to the config file), files and registry names checked."""
+    names: dict = {}
+    if data.registry:
+        from ft_data import load_registry
+
+        data.registry = str((path.parent / data.registry).resolve())
+        try:
+            names = load_registry(data.registry)
+        except FtError as e:
+            raise FtError(f"{path}: data.registry: {e}") from None
     for key in ("train", "eval"):
-        for n, item in enumerate(getattr(config.data, key)):
+        for n, item in enumerate(getattr(data, key)):
+            where = f"{path}: data.{key}.{n}"
+            if (item.path is None) == (item.dataset is None):
+                raise FtError(f"{where}: give a path or a dataset name (one of the two)")
+            if item.dataset is not None:
+                if not data.registry:
+                    raise FtError(f"{where}: dataset '{item.dataset}' needs data.registry (a dataset_info.json)")
+                if item.dataset not in names:
+                    raise FtError(f"{where}: no dataset '{item.dataset}' in {data.registry}"
+                                  f"{did_you_mean(item.dataset, names)}")
+                continue
+            if item.max_samples:
+                raise FtError(f"{where}: max_samples applies to registry datasets; cut the file instead")
             if not Path(item.path).is_absolute():
                 item.path = str((path.parent / item.path).resolve())
             if Path(item.path).is_dir():
-                raise FtError(f"{path}: data.{key}.{n}: {item.path} is a folder; list the data files inside it")
+                raise FtError(f"{where}: {item.path} is a folder; list the data files inside it")
             if not Path(item.path).is_file():
-                raise FtError(f"{path}: data.{key}.{n}: data file {item.path} does not exist "
+                raise FtError(f"{where}: data file {item.path} does not exist "
                               "(relative paths are taken from the config file's folder)")
-    return config

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from ft_core import FtError, atomic_dir, atomic_write_text
-from ft_data import build_dataset
+from ft_data import build_dataset, load_registry
 from ft_models import load_tokenizer, resolve_source
 from ft_train._compat import checkpointing_names
 from ft_train.checkpoints import CheckpointMarker, choose_resume
@@ -59,8 +59,16 @@ def stage_data(config: RunConfig, stage: Stage, seed: int = 0):
                                trust_remote_code=config.model.trust_remote_code)
     d = config.data
 
+    registry = load_registry(d.registry) if d.registry else {}
+
+    def source(f):
+        if f.dataset is None:
+            return f.path, f.format
+        spec = registry[f.dataset]
+        return dataclasses.replace(spec, max_samples=f.max_samples or spec.max_samples)
+
     def rows(files):
-        return build_dataset(tokenizer, [(f.path, f.format) for f in files], stage=stage.data_stage,
+        return build_dataset(tokenizer, [source(f) for f in files], stage=stage.data_stage,
                              cutoff_len=d.cutoff_len, template=d.template, system=d.system,
                              default_system=d.default_system, train_on=d.train_on, packing=d.packing,
                              on_bad_row=d.on_bad_row, num_proc=d.num_proc)
