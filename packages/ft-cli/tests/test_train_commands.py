@@ -6,7 +6,6 @@ import yaml
 from typer.testing import CliRunner
 
 from ft_cli.app import app
-from ft_train import load_run_config
 
 LF = """
 model_name_or_path: {model}
@@ -33,6 +32,8 @@ def test_convert_prints_the_ft_yaml(tmp_path, tiny_chat_dir):
     assert "# ignored: do_train (ft always trains)" in result.stdout
     printed = yaml.safe_load(result.stdout)
     assert printed["adapter"] == {"type": "lora", "r": 4, "alpha": 8} and printed["train"]["stage"] == "sft"
+    from ft_train import load_run_config
+
     (tmp_path / "ft.yaml").write_text(result.stdout)
     assert load_run_config(tmp_path / "ft.yaml").data.registry == str(tmp_path / "data" / "dataset_info.json")
     plain = tmp_path / "ft.yaml"

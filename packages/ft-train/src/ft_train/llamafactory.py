@@ -39,16 +39,16 @@ DATA_KEYS = {"cutoff_len": "cutoff_len", "val_size": "val_size", "preprocessing_
              "default_system": "default_system"}
 IGNORED = {"do_train": "ft always trains", "do_eval": "give data.eval or val_size", "do_predict": "not a training step",
            "plot_loss": "loss.png is always drawn", "overwrite_cache": "ft's cache is keyed by content",
-           "overwrite_output_dir": "reruns resume; use ft train --restart", "resume_from_checkpoint":
-           "ft resumes from the last complete checkpoint", "tokenized_path": "ft caches by content",
-           "dataloader_pin_memory": "set from the hardware", "logging_dir": "gone from transformers 5", "stage": None, "ddp_find_unused_parameters": "not needed",
-           "flash_attn": None, "template": None, "finetuning_type": None, "lora_target": None, "dataset": None,
-           "dataset_dir": None, "eval_dataset": None, "max_samples": None, "packing": None, "neat_packing": None,
-           "mask_history": None, "output_dir": None, "model_name_or_path": None, "trust_remote_code": None,
-           "quantization_bit": None, "quantization_type": None, "double_quantization": None, "rope_scaling": None,
-           "pref_beta": None, "pref_loss": None, "simpo_gamma": None, "pissa_init": None, "pissa_convert": None,
-           "kto_chosen_weight": None, "kto_rejected_weight": None, "freeze_extra_modules": None, "warmup_ratio": None,
-           "disable_gradient_checkpointing": None, "train_on_prompt": None}
+           "overwrite_output_dir": "reruns resume; use ft train --restart",
+           "resume_from_checkpoint": "ft resumes from the last complete checkpoint",
+           "tokenized_path": "ft caches by content", "dataloader_pin_memory": "set from the hardware",
+           "logging_dir": "gone from transformers 5", "ddp_find_unused_parameters": "not needed"}
+# keys read by the functions below (beyond the one-to-one tables)
+MAPPED = {"stage", "flash_attn", "template", "finetuning_type", "lora_target", "dataset", "dataset_dir", "eval_dataset",
+          "max_samples", "packing", "neat_packing", "mask_history", "output_dir", "model_name_or_path",
+          "trust_remote_code", "quantization_bit", "quantization_type", "double_quantization", "rope_scaling",
+          "pref_beta", "pref_loss", "simpo_gamma", "pissa_init", "kto_chosen_weight", "kto_rejected_weight",
+          "freeze_extra_modules", "warmup_ratio", "disable_gradient_checkpointing", "train_on_prompt"}
 
 
 @dataclass
@@ -150,9 +150,9 @@ def _train(lf: dict) -> dict:
 def convert(lf: dict, path: Path | None, *, check_data: bool = True) -> Converted:
     """The ft run config for LLaMA-Factory YAML ``lf`` (read from ``path``), and what was left out."""
     config = {"model": _model(lf), "data": _data(lf, path, check_data), "adapter": _adapter(lf), "train": _train(lf)}
-    ignored = [f"{k} ({IGNORED[k]})" for k in lf if IGNORED.get(k)]
-    ignored += [f"{k} (not a LLaMA-Factory key ft knows)" for k in lf
-                if k not in IGNORED and k not in TRAIN_KEYS and k not in ADAPTER_KEYS and k not in DATA_KEYS]
+    known = MAPPED | set(TRAIN_KEYS) | set(ADAPTER_KEYS) | set(DATA_KEYS)
+    ignored = [f"{k} ({IGNORED[k] if k in IGNORED else 'not a LLaMA-Factory key ft knows'})" for k in lf
+               if k not in known]
     if lf.get("template") and lf["template"] not in TEMPLATES:
         config["data"]["template"] = None
     if lf.get("train_on_prompt"):
