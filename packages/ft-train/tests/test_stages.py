@@ -105,3 +105,29 @@ def test_preference_eval_files_report_reward_metrics(tmp_path, tiny_chat_dir):
                         beta=2.0)
     final = [r for r in records if "eval_loss" in r][-1]
     assert final["eval_rewards/accuracies"] == 1.0 and final["eval_rewards/margins"] > 0
+
+
+PROMPTS = [{"instruction": f"Tell me something {i}", "output": "ok"} for i in range(16)]
+
+
+@pytest.mark.parametrize("stage", ["grpo", "rloo"])
+def test_online_stages_score_sampled_completions_with_named_rewards(tmp_path, tiny_chat_dir, monkeypatch, stage):
+    (tmp_path / "my_rewards.py").write_text(
+        "def even_tokens(prompts, completions, completion_ids, **kwargs):\n"
+        "    return [sum(t % 2 == 0 for t in ids) / max(1, len(ids)) for ids in completion_ids]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    records = run_stage(tmp_path, tiny_chat_dir, stage, PROMPTS, steps=4, num_generations=4, max_completion_length=8,
+                        rewards=["my_rewards:even_tokens", "ft_train.rewards:no_repetition"])
+    rewards = series(records, "reward")
+    assert len(rewards) == 2 and all(0 <= r <= 2 for r in rewards)
+    assert series(records, "rewards/even_tokens/mean") and series(records, "completions/mean_length")[0] == 8
+    assert (tmp_path / "out" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_rewards_are_named_when_they_cannot_load(tmp_path, tiny_chat_dir):
+    with pytest.raises(FtError, match="rewards: name at least one reward"):
+        run_stage(tmp_path, tiny_chat_dir, "grpo", PROMPTS, num_generations=4)
+    with pytest.raises(FtError, match=r"'ft_train.rewards' has no function 'brevty' \(did you mean 'brevity'\?\)"):
+        run_stage(tmp_path, tiny_chat_dir, "grpo", PROMPTS, num_generations=4, rewards=["ft_train.rewards:brevty"])
+    with pytest.raises(FtError, match="cannot import 'no_such_module'"):
+        run_stage(tmp_path, tiny_chat_dir, "grpo", PROMPTS, num_generations=4, rewards=["no_such_module:f"])
