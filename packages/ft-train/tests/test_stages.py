@@ -23,8 +23,9 @@ KTO = [{"messages": [{"role": "user", "content": f"Question {i}?"},
 TEXT = [{"text": "the quick brown fox jumps over the lazy dog. " * 8} for _ in range(16)]
 
 
-def run_stage(tmp_path: Path, model_dir: Path, stage: str, rows: list[dict], steps: int = 8, data: dict | None = None,
-              **train) -> list[dict]:
+def stage_config(tmp_path: Path, model_dir: Path, stage: str, rows: list[dict], steps: int = 8,
+                 data: dict | None = None, **train) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = {"model": {"source": str(model_dir), "dtype": "float32"},
               "data": {"train": ["d.jsonl"], "cutoff_len": 64, **(data or {})},
@@ -33,7 +34,11 @@ def run_stage(tmp_path: Path, model_dir: Path, stage: str, rows: list[dict], ste
                         "per_device_train_batch_size": 4, "learning_rate": 1e-2, "logging_steps": 2, "seed": 0,
                         **train}}
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
-    run_training(tmp_path / "run.yaml")
+    return tmp_path / "run.yaml"
+
+
+def run_stage(tmp_path: Path, model_dir: Path, stage: str, rows: list[dict], **options) -> list[dict]:
+    run_training(stage_config(tmp_path, model_dir, stage, rows, **options))
     return read_metrics(tmp_path / "out" / "metrics.jsonl")
 
 
@@ -131,3 +136,40 @@ def test_rewards_are_named_when_they_cannot_load(tmp_path, tiny_chat_dir):
         run_stage(tmp_path, tiny_chat_dir, "grpo", PROMPTS, num_generations=4, rewards=["ft_train.rewards:brevty"])
     with pytest.raises(FtError, match="cannot import 'no_such_module'"):
         run_stage(tmp_path, tiny_chat_dir, "grpo", PROMPTS, num_generations=4, rewards=["no_such_module:f"])
+
+
+KILLED_AFTER_SAVE = """
+import os, signal, sys
+from ft_train.checkpoints import CheckpointMarker
+from ft_train import run_training
+
+mark = CheckpointMarker.on_save
+def killed(self, args, state, control, **kwargs):
+    mark(self, args, state, control, **kwargs)
+    if state.global_step == 4:
+        os.kill(os.getpid(), signal.SIGKILL)
+CheckpointMarker.on_save = killed
+run_training(sys.argv[1])
+"""
+CHATS = [{"messages": [{"role": "user", "content": f"What is {a} plus {a}?"},
+                       {"role": "assistant", "content": f"{a} plus {a} is {2 * a}."}]} for a in range(40)]
+
+
+@pytest.mark.parametrize("stage, rows", [("sft", CHATS), ("dpo", PAIRS)], ids=["sft", "dpo"])
+def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tmp_path, tiny_chat_dir, stage, rows):
+    """SIGKILL right after checkpoint-4; the rerun of the same command continues from it and logs
+    steps 5-6 with the losses of an uninterrupted run (same seed; equal within rel 1e-5), each once."""
+    import subprocess
+    import sys
+
+    whole = run_stage(tmp_path / "whole", tiny_chat_dir, stage, rows, steps=6, logging_steps=1, save_steps=2)
+    config = stage_config(tmp_path / "killed", tiny_chat_dir, stage, rows, steps=6, logging_steps=1, save_steps=2)
+    done = subprocess.run([sys.executable, "-c", KILLED_AFTER_SAVE, str(config)], capture_output=True, text=True)
+    assert done.returncode == -9, done.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "killed" / "out").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    run_training(config)
+    resumed = read_metrics(tmp_path / "killed" / "out" / "metrics.jsonl")
+    steps = [r["step"] for r in resumed if "loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    for got, want in zip(series(resumed, "loss"), series(whole, "loss"), strict=True):
+        assert got == pytest.approx(want, rel=1e-5)
