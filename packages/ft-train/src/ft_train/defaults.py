@@ -17,7 +17,8 @@ def trainer_defaults(user_args: dict[str, Any]) -> dict[str, Any]:
 
     bf16_ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     cuda = torch.cuda.is_available()
-    args = {**BASE, "gradient_checkpointing": cuda, "dataloader_pin_memory": cuda, **user_args}
+    # use_cpu where there is no GPU: it is also what lets torchrun's processes join over gloo
+    args = {**BASE, "gradient_checkpointing": cuda, "dataloader_pin_memory": cuda, "use_cpu": not cuda, **user_args}
     if "bf16" not in user_args and not args.get("fp16"):
         args["bf16"] = bf16_ok
     if args.get("gradient_checkpointing"):

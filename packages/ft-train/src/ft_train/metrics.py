@@ -99,6 +99,8 @@ class MetricsCallback(TrainerCallback):
             plot_metrics(self.path, self.plot.with_name(STAGE_PLOT_FILE), self.plotted)
 
     def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
         # After a resume, drop records past the checkpoint so steps are not logged twice.
         kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= state.global_step]
         atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))

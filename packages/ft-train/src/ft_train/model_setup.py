@@ -61,7 +61,11 @@ def trainable_model(config: RunConfig, args, head: str = "causal"):
     set_seed(args.seed)
     model = apply_adapter(model, spec)
     if spec.init in ("pissa", "olora"):
-        save_initial_adapter(model, Path(config.train.output_dir) / INITIAL_ADAPTER)
+        from accelerate import PartialState
+
+        with PartialState().main_process_first():  # one process writes it
+            if PartialState().is_main_process:
+                save_initial_adapter(model, Path(config.train.output_dir) / INITIAL_ADAPTER)
     optimizer = adapter_optimizer(model, spec, lr=args.learning_rate, weight_decay=args.weight_decay) \
         if spec.loraplus_ratio else None
     trainable, total = trainable_parameters(model)

@@ -13,7 +13,7 @@ from ft_core import FtError, atomic_dir, atomic_write_text
 from ft_data import build_dataset, load_registry
 from ft_models import load_tokenizer, resolve_source
 from ft_train._compat import checkpointing_names
-from ft_train.checkpoints import CheckpointMarker, choose_resume
+from ft_train.checkpoints import CheckpointMarker, choose_resume, resume_point
 from ft_train.config import RunConfig, load_run_config
 from ft_train.defaults import trainer_defaults
 from ft_train.metrics import METRICS_FILE, PLOT_FILE, MetricsCallback
@@ -89,8 +89,15 @@ def stage_data(config: RunConfig, stage: Stage, seed: int = 0):
     return tokenizer, data, held_out
 
 
-def _save_weights(trainer, tokenizer, config: RunConfig, out: Path) -> Path:
-    weights = out / ("adapter" if config.adapter.type == "lora" else "model")
+def _processes():
+    """accelerate's view of the processes of this run (a single one unless torchrun started several)."""
+    from accelerate import PartialState
+
+    return PartialState()
+
+
+def _save_weights(trainer, tokenizer, config: RunConfig, weights: Path) -> None:
+    out = weights.parent
     with atomic_dir(weights, force=True, made_by="ft train") as tmp:  # the run's own folder
         if (out / INITIAL_ADAPTER).is_dir() and config.adapter.init in ("pissa", "olora"):
             # a plain LoRA (rank 2r) for the original base, not for PiSSA's residual weights
@@ -98,7 +105,6 @@ def _save_weights(trainer, tokenizer, config: RunConfig, out: Path) -> Path:
         else:
             trainer.save_model(str(tmp))
         tokenizer.save_pretrained(tmp)
-    return weights
 
 
 def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> TrainResult:
@@ -127,12 +133,17 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
     settings = config.model_dump(mode="json")
     mode = "restart" if not config.train.resume else rerun
     check_rerun(config_path, out, out / CONFIG_COPY, settings, mode)
-    tokenizer, data, held_out = stage_data(config, stage, args.seed)  # bad data stops here, nothing written yet
-    if mode == "restart":
-        clear_run(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / CONFIG_COPY, yaml.safe_dump(settings, sort_keys=False))
-    resume = choose_resume(out)
+    processes = _processes()  # one, or those torchrun started: the first one writes, the others wait
+    with processes.main_process_first():  # the first builds (and caches) the rows, the others read them
+        tokenizer, data, held_out = stage_data(config, stage, args.seed)  # bad data stops here, nothing written yet
+    if processes.is_main_process:
+        if mode == "restart":
+            clear_run(out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / CONFIG_COPY, yaml.safe_dump(settings, sort_keys=False))
+        choose_resume(out)  # names and removes checkpoints cut off mid-write
+    processes.wait_for_everyone()
+    resume = resume_point(out)[0]
     if resume:
         log.info("resuming from %s", resume.name)
     model, optimizer = trainable_model(config, args, stage.head)
@@ -142,7 +153,10 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if held_out is not None:
         trainer.evaluate()
-    weights = _save_weights(trainer, tokenizer, config, out)
+    weights = out / ("adapter" if config.adapter.type == "lora" else "model")
+    if processes.is_main_process:
+        _save_weights(trainer, tokenizer, config, weights)
+    processes.wait_for_everyone()
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r] or \
         [r["train_loss"] for r in trainer.state.log_history if "train_loss" in r]  # fewer steps than logging_steps
     return TrainResult(out, weights, out / METRICS_FILE, out / PLOT_FILE, losses[-1] if losses else None)

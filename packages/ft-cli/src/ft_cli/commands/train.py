@@ -15,6 +15,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in output_dir even though its settings changed."),
     restart: bool = typer.Option(False, "--restart", help="Remove the run in output_dir (checkpoints, results) and start over."),
     convert: bool = typer.Option(False, "--convert", help="Print a LLaMA-Factory YAML as ft's run config; train nothing."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Training processes on this machine (torchrun; gloo on CPUs)."),
+    launcher_arg: list[str] = typer.Option([], "--launcher-arg", help="Passed to torchrun, e.g. --nnodes=2 (repeatable)."),
 ) -> None:
     """Train a model as the YAML run config (ours or LLaMA-Factory's) says; re-running resumes from
     the last complete checkpoint."""
@@ -26,7 +28,15 @@ def train(
         return
     if resume and restart:
         raise FtError("--resume and --restart exclude each other: pick one")
-    result = run_training(config, rerun="resume" if resume else "restart" if restart else "auto")
+    rerun = "resume" if resume else "restart" if restart else "auto"
+    if nproc > 1 or launcher_arg:
+        from ft_train import load_run_config
+        from ft_train.launch import launch
+
+        load_run_config(config)  # a mistake is one line here, not one per process
+        code = launch(config, nproc, rerun=rerun, launcher_args=launcher_arg)
+        raise typer.Exit(code)
+    result = run_training(config, rerun=rerun)
     loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "n/a"
     typer.echo(f"done: final loss {loss}")
     typer.echo(f"weights:  {result.weights_dir}")

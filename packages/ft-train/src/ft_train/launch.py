@@ -1,0 +1,59 @@
+"""Several training processes on one machine or many, through torchrun (``ft train --nproc N``).
+
+``launch`` starts ``torch.distributed.run`` with this module as each process's entry point; each
+process runs ``run_training`` and the Trainer (through accelerate) joins them: gloo on CPUs, NCCL
+on GPUs; DeepSpeed or FSDP configs pass through as ``train:`` keys (``deepspeed``, ``fsdp``,
+``fsdp_config``), multi-node runs through the launcher's own flags (``launcher_args``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def launch(config: str | Path, nproc: int, *, rerun: str = "auto", launcher_args: Sequence[str] = ()) -> int:
+    """Run ``config`` in ``nproc`` processes per node; returns the launcher's exit code."""
+    from ft_core import FtError
+
+    if nproc < 1:
+        raise FtError(f"--nproc must be at least 1, found {nproc}")
+    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", *launcher_args,
+               "-m", "ft_train.launch", str(config), "--rerun", rerun]
+    return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}).returncode
+
+
+def _show_logs(rank: int) -> None:
+    """Rank 0 prints the ``ft: ...`` lines; the others only warnings."""
+    handler = logging.StreamHandler(sys.stdout if rank == 0 else sys.stderr)
+    handler.setFormatter(logging.Formatter("ft: %(message)s" if rank == 0 else f"ft[rank {rank}]: %(message)s"))
+    for name in ("ft_data", "ft_models", "ft_train"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+        logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="one process of a multi-process ft training run")
+    parser.add_argument("config")
+    parser.add_argument("--rerun", default="auto", choices=("auto", "resume", "restart"))
+    args = parser.parse_args(argv)
+    _show_logs(int(os.environ.get("RANK", "0")))
+    from ft_core import FtError
+    from ft_train import run_training
+
+    try:
+        run_training(args.config, rerun=args.rerun)
+    except FtError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
