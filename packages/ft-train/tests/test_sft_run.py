@@ -233,3 +233,19 @@ def test_a_rerun_with_changed_settings_is_refused_unless_told(tmp_path, tiny_cha
     run_training(path, rerun="restart")
     assert "resuming" not in said()
     assert sorted(_losses(out)) == [2, 4] and (out / "mine.txt").is_file()
+
+
+@pytest.mark.slow
+def test_packed_runs_count_the_tokens_they_train_on(tmp_path, tiny_chat_dir, monkeypatch):
+    """num_tokens in metrics.jsonl is every non-padding token of the packed rows trained on (TRL
+    alone counted one row's padded width per step)."""
+    from ft_data import SFTCollator
+
+    batches = []
+    collate = SFTCollator.__call__
+    monkeypatch.setattr(SFTCollator, "__call__",
+                        lambda self, f: batches.append(sum(len(r["input_ids"]) for r in f)) or collate(self, f))
+    run_training(write_config(tmp_path, tiny_chat_dir, max_steps=2, packing=True, cutoff_len=128))
+    logged = [r["num_tokens"] for r in read_metrics(tmp_path / "out" / "metrics.jsonl") if "num_tokens" in r]
+    assert logged == [batches[0] + batches[1]]  # logging_steps 2: one record, after the two batches
+    assert logged[0] > 128 * 1.5  # several packed rows per batch, not one row's width

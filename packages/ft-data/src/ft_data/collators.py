@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from ft_data.masking import IGNORE_INDEX
 
+PACKED_TOKENS = "ft_packed_tokens"  # non-padding tokens of a packed batch; a trainer pops it before the forward
+
 
 def _pad(rows: list[list[int]], value: int, side: str, multiple: int | None):
     import torch
@@ -28,7 +30,8 @@ class SFTCollator:
     """``input_ids``/``labels`` (and ``attention_mask``) padded to the batch's longest row.
 
     Packed rows (with ``position_ids``) get no attention mask, so transformers derives the
-    per-example block-diagonal mask from the restarting positions.
+    per-example block-diagonal mask from the restarting positions; their batch carries
+    ``ft_packed_tokens``, the count of non-padding tokens, for the trainer to pop.
 
     Example:
         >>> batch = SFTCollator(pad_token_id=0)([{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]},
@@ -48,7 +51,11 @@ class SFTCollator:
         batch = {"input_ids": _pad(ids, self.pad_token_id, side, multiple),
                  "labels": _pad([f.get("labels", f["input_ids"]) for f in features], self.ignore_index, side, multiple)}
         if "position_ids" in features[0]:
+            import torch
+
             batch["position_ids"] = _pad([f["position_ids"] for f in features], 0, side, multiple)
+            # nothing else tells padding from tokens in packed rows (no attention mask): the count rides along
+            batch[PACKED_TOKENS] = torch.tensor(sum(len(i) for i in ids))
         else:
             batch["attention_mask"] = _pad([[1] * len(i) for i in ids], 0, side, multiple)
         return batch

@@ -4,6 +4,7 @@ documents cut into blocks)."""
 from __future__ import annotations
 
 from ft_data import SFTCollator
+from ft_data.collators import PACKED_TOKENS
 from ft_train.stages._stage import Stage
 
 
@@ -27,8 +28,22 @@ def pad_id(tokenizer) -> int:
 def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
     from trl import SFTTrainer
 
+    class PackedCountSFTTrainer(SFTTrainer):
+        """TRL counts a batch without an attention mask as padding-free (one row): ``num_tokens`` of
+        packed runs came out as the row width per step. Count the real tokens instead (TRL 1.16's
+        ``_total_train_tokens``; drop this when TRL counts packed batches itself)."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            packed = inputs.pop(PACKED_TOKENS, None)
+            before = getattr(self, "_total_train_tokens", None)
+            result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            if packed is not None and before is not None and model.training:
+                self._total_train_tokens = before + int(self.accelerator.gather_for_metrics(packed.reshape(1)).sum())
+                self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
+            return result
+
     # Packed rows carry restarting position_ids and no attention mask; our collator keeps them so.
-    return SFTTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data, processing_class=tokenizer,
+    return PackedCountSFTTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data, processing_class=tokenizer,
                       data_collator=SFTCollator(pad_id(tokenizer)), callbacks=callbacks, optimizers=(optimizer, None))
 
 
