@@ -43,8 +43,9 @@ def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
             return result
 
     # Packed rows carry restarting position_ids and no attention mask; our collator keeps them so.
-    return PackedCountSFTTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data, processing_class=tokenizer,
-                      data_collator=SFTCollator(pad_id(tokenizer)), callbacks=callbacks, optimizers=(optimizer, None))
+    return PackedCountSFTTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
+                                 processing_class=tokenizer, data_collator=SFTCollator(pad_id(tokenizer)),
+                                 callbacks=callbacks, optimizers=(optimizer, None))
 
 
 SFT = Stage("sft", "sft", _config_class, _trainer, _defaults, perplexity=True)
