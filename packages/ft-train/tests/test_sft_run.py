@@ -50,6 +50,8 @@ def test_sft_lora_writes_a_complete_output_dir_and_resumes(tmp_path, tiny_chat_d
     assert (result.weights_dir / "adapter_model.safetensors").is_file()
     assert (result.weights_dir / "chat_template.jinja").is_file()
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = (result.weights_dir / "README.md").read_text()
+    assert card.startswith(f"# {tiny_chat_dir}, sft with ft") and "- final loss: " in card and "40 sft examples" in card
     saved = yaml.safe_load((out / "run_config.yaml").read_text())
     assert saved["data"]["train"][0]["path"] == str(tmp_path / "train.jsonl")
     losses = [r for r in read_metrics(out / "metrics.jsonl") if "loss" in r]

@@ -155,15 +155,20 @@ CHATS = [{"messages": [{"role": "user", "content": f"What is {a} plus {a}?"},
                        {"role": "assistant", "content": f"{a} plus {a} is {2 * a}."}]} for a in range(40)]
 
 
-@pytest.mark.parametrize("stage, rows", [("sft", CHATS), ("dpo", PAIRS)], ids=["sft", "dpo"])
-def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tmp_path, tiny_chat_dir, stage, rows):
+PPO_OPTIONS = {"rewards": ["ft_train.rewards:no_repetition"], "max_completion_length": 8}
+
+
+@pytest.mark.parametrize("stage, rows, options", [("sft", CHATS, {}), ("dpo", PAIRS, {}), ("ppo", PROMPTS, PPO_OPTIONS)],
+                         ids=["sft", "dpo", "ppo"])
+def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tmp_path, tiny_chat_dir, stage, rows, options):
     """SIGKILL right after checkpoint-4; the rerun of the same command continues from it and logs
     steps 5-6 with the losses of an uninterrupted run (same seed; equal within rel 1e-5), each once."""
     import subprocess
     import sys
 
-    whole = run_stage(tmp_path / "whole", tiny_chat_dir, stage, rows, steps=6, logging_steps=1, save_steps=2)
-    config = stage_config(tmp_path / "killed", tiny_chat_dir, stage, rows, steps=6, logging_steps=1, save_steps=2)
+    whole = run_stage(tmp_path / "whole", tiny_chat_dir, stage, rows, steps=6, logging_steps=1, save_steps=2, **options)
+    config = stage_config(tmp_path / "killed", tiny_chat_dir, stage, rows, steps=6, logging_steps=1, save_steps=2,
+                          **options)
     done = subprocess.run([sys.executable, "-c", KILLED_AFTER_SAVE, str(config)], capture_output=True, text=True)
     assert done.returncode == -9, done.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "killed" / "out").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
@@ -173,3 +178,18 @@ def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tmp_path, 
     assert steps == [1, 2, 3, 4, 5, 6]
     for got, want in zip(series(resumed, "loss"), series(whole, "loss"), strict=True):
         assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_ppo_samples_scores_and_updates_with_a_value_head(tmp_path, tiny_chat_dir, monkeypatch):
+    (tmp_path / "my_rewards.py").write_text(
+        "def even_tokens(prompts, completions, completion_ids, **kwargs):\n"
+        "    return [sum(t % 2 == 0 for t in ids) / max(1, len(ids)) for ids in completion_ids]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    records = run_stage(tmp_path, tiny_chat_dir, "ppo", PROMPTS, steps=4, rewards=["my_rewards:even_tokens"],
+                        max_completion_length=8, num_ppo_epochs=3)
+    for key in ("reward", "kl", "policy_loss", "value_loss", "clip_ratio"):
+        assert len(series(records, key)) == 2, key
+    assert all(0 <= r <= 1 for r in series(records, "reward"))
+    assert max(series(records, "clip_ratio")) > 0  # later epochs move the ratio past the clip
+    adapter = tmp_path / "out" / "adapter"
+    assert (adapter / "value_head.safetensors").is_file() and (adapter / "adapter_model.safetensors").is_file()

@@ -17,6 +17,7 @@ from ft_train.checkpoints import CheckpointMarker, choose_resume, resume_point
 from ft_train.config import RunConfig, load_run_config
 from ft_train.defaults import trainer_defaults
 from ft_train.metrics import METRICS_FILE, PLOT_FILE, MetricsCallback
+from ft_train.model_card import model_card
 from ft_train.model_setup import INITIAL_ADAPTER, trainable_model
 from ft_train.rerun import RerunMode, check_rerun, clear_run
 from ft_train.stages import Stage, get_stage
@@ -96,7 +97,7 @@ def _processes():
     return PartialState()
 
 
-def _save_weights(trainer, tokenizer, config: RunConfig, weights: Path) -> None:
+def _save_weights(trainer, tokenizer, config: RunConfig, weights: Path, card: str) -> None:
     out = weights.parent
     with atomic_dir(weights, force=True, made_by="ft train") as tmp:  # the run's own folder
         if (out / INITIAL_ADAPTER).is_dir() and config.adapter.init in ("pissa", "olora"):
@@ -105,6 +106,7 @@ def _save_weights(trainer, tokenizer, config: RunConfig, weights: Path) -> None:
         else:
             trainer.save_model(str(tmp))
         tokenizer.save_pretrained(tmp)
+        (tmp / "README.md").write_text(card, encoding="utf-8")  # ours, over peft's empty template
 
 
 def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> TrainResult:
@@ -155,7 +157,8 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
         trainer.evaluate()
     weights = out / ("adapter" if config.adapter.type == "lora" else "model")
     if processes.is_main_process:
-        _save_weights(trainer, tokenizer, config, weights)
+        card = model_card(config, stage.name, data.summary(), trainer.state.log_history)
+        _save_weights(trainer, tokenizer, config, weights, card)
     processes.wait_for_everyone()
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r] or \
         [r["train_loss"] for r in trainer.state.log_history if "train_loss" in r]  # fewer steps than logging_steps

@@ -1,0 +1,243 @@
+"""ppo: ours, since TRL 1.16 has no PPOTrainer (and LLaMA-Factory's needs trl <= 0.9.6).
+
+Each training step is one PPO iteration on a batch of prompts: sample completions from the policy,
+score them with the rewards (as grpo's: import paths or reward-model folders), take log-probs of
+the policy, of the frozen reference (the base with the adapter off; a frozen copy for full
+fine-tuning) and values from a linear value head on the policy's last hidden state; KL-penalised
+rewards, GAE, then ``num_ppo_epochs`` updates of the clipped policy and value losses. It runs as a
+``transformers.Trainer``, so checkpoints, resume, logging and several processes work as for every
+other stage; the checkpoints carry the value head (``value_head.safetensors``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import Trainer, TrainingArguments
+
+from ft_train.stages._stage import Stage
+from ft_train.stages.online import load_reward
+from ft_train.stages.ppo_loss import gae, penalised_rewards, ppo_losses, token_logps, whiten
+
+VALUE_HEAD = "value_head.safetensors"
+log = logging.getLogger("ft_train")
+
+
+@dataclass
+class PPOConfig(TrainingArguments):
+    """TrainingArguments plus PPO's settings."""
+
+    rewards: list[str] = field(default_factory=list, metadata={"help": "import paths or reward-model folders"})
+    max_completion_length: int = field(default=32, metadata={"help": "tokens sampled per prompt"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
+    num_ppo_epochs: int = field(default=2, metadata={"help": "updates per batch of samples"})
+    kl_coef: float = field(default=0.05, metadata={"help": "weight of the KL penalty to the reference"})
+    cliprange: float = field(default=0.2, metadata={"help": "policy ratio clip"})
+    cliprange_value: float = field(default=0.2, metadata={"help": "value clip"})
+    vf_coef: float = field(default=0.1, metadata={"help": "weight of the value loss"})
+    gamma: float = field(default=1.0, metadata={"help": "discount"})
+    lam: float = field(default=0.95, metadata={"help": "GAE lambda"})
+
+    def __post_init__(self):
+        if not self.rewards:
+            raise ValueError("rewards: name at least one reward (an import path package.module:function, "
+                             "or a reward-model folder)")
+        for spec in self.rewards:
+            if not Path(spec).expanduser().is_dir():
+                load_reward(spec)
+        super().__post_init__()
+
+
+class PolicyWithValue(nn.Module):
+    """The policy (a PeftModel, or a full model) and a linear value head on its last hidden state."""
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+        self.value_head = nn.Linear(policy.config.hidden_size, 1)
+        nn.init.zeros_(self.value_head.weight)
+        nn.init.zeros_(self.value_head.bias)
+        self.config = policy.config
+
+    def forward(self, input_ids, attention_mask):
+        out = self.policy(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, use_cache=False)
+        return out.logits, self.value_head(out.hidden_states[-1].to(self.value_head.weight.dtype)).squeeze(-1)
+
+    def reference(self):
+        """A context in which ``policy`` is the reference (the adapter switched off)."""
+        return self.policy.disable_adapter() if hasattr(self.policy, "disable_adapter") else nullcontext()
+
+    def save_pretrained(self, folder, **kwargs):
+        from safetensors.torch import save_file
+
+        self.policy.save_pretrained(folder, **kwargs)
+        save_file({k: v.contiguous() for k, v in self.value_head.state_dict().items()}, str(Path(folder) / VALUE_HEAD))
+
+
+class PromptCollator:
+    """Prompts left-padded, ready to generate from."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad = pad_token_id
+
+    def __call__(self, features):
+        width = max(len(f["prompt_input_ids"]) for f in features)
+        ids = torch.full((len(features), width), self.pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, f in enumerate(features):
+            row = f["prompt_input_ids"]
+            ids[i, width - len(row):] = torch.tensor(row)
+            mask[i, width - len(row):] = 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+
+class PPOTrainer(Trainer):
+    def __init__(self, *args, rewards, reference=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rewards = rewards
+        self.frozen_reference = reference  # full fine-tuning only
+        self._logged: dict[str, list[float]] = defaultdict(list)
+
+    # -- one PPO iteration per training step ---------------------------------------------------
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        rollout = self._rollout(model, inputs)
+        a = self.args
+        for epoch in range(a.num_ppo_epochs):
+            logits, values = model(rollout["sequences"], rollout["attention_mask"])
+            logps, values = self._completion(logits, rollout), values[:, rollout["start"] - 1:-1]
+            policy_loss, value_loss, clipped = ppo_losses(
+                logps, rollout["logps"], rollout["advantages"], values, rollout["values"], rollout["returns"],
+                rollout["mask"], a.cliprange, a.cliprange_value)
+            loss = policy_loss + a.vf_coef * value_loss
+            self.accelerator.backward(loss)
+            if epoch < a.num_ppo_epochs - 1:  # the Trainer steps the optimizer after the last one
+                if a.max_grad_norm:
+                    self.accelerator.clip_grad_norm_(model.parameters(), a.max_grad_norm)
+                self.optimizer.step()
+                self.optimizer.zero_grad()
+        self._note(policy_loss=policy_loss, value_loss=value_loss, clip_ratio=clipped)
+        return loss.detach()
+
+    @torch.no_grad()
+    def _rollout(self, model, inputs) -> dict:
+        unwrapped = self.accelerator.unwrap_model(model)
+        prompts, prompt_mask = inputs["input_ids"], inputs["attention_mask"]
+        unwrapped.eval()
+        sequences = unwrapped.policy.generate(
+            input_ids=prompts, attention_mask=prompt_mask, do_sample=True, temperature=self.args.temperature,
+            top_k=0, top_p=1.0, max_new_tokens=self.args.max_completion_length, use_cache=True,
+            pad_token_id=self.processing_class.pad_token_id)
+        unwrapped.train()
+        start = prompts.shape[1]
+        completion = sequences[:, start:]
+        eos = completion == self.processing_class.eos_token_id
+        after_eos = (eos.cumsum(1) - eos.int()) > 0  # tokens after the first end-of-sequence
+        mask = (~after_eos).float()
+        attention = torch.cat([prompt_mask, mask.long()], 1)
+        rollout = {"sequences": sequences, "attention_mask": attention, "start": start, "completion": completion,
+                   "mask": mask}
+        logits, values = model(sequences, attention)
+        logps, values = self._completion(logits, rollout), values[:, start - 1:-1] * mask
+        with unwrapped.reference():
+            ref_model = self.frozen_reference or unwrapped.policy
+            ref_logps = self._completion(ref_model(input_ids=sequences, attention_mask=attention).logits, rollout)
+        scores = self._scores(prompts, completion, mask)
+        rewards, kl = penalised_rewards(scores, logps, ref_logps, mask, self.args.kl_coef)
+        advantages, returns = gae(rewards, values, mask, self.args.gamma, self.args.lam)
+        self._note(reward=scores.mean(), kl=(kl.sum(1)).mean(), **{"completions/mean_length": mask.sum(1).mean()})
+        return {**rollout, "logps": logps, "values": values, "advantages": whiten(advantages, mask),
+                "returns": returns}
+
+    def _completion(self, logits, rollout):
+        start = rollout["start"]
+        return token_logps(logits[:, start - 1:-1], rollout["completion"]) * rollout["mask"]
+
+    def _scores(self, prompts, completion, mask) -> torch.Tensor:
+        tok = self.processing_class
+        texts = tok.batch_decode(completion.masked_fill(mask == 0, tok.pad_token_id), skip_special_tokens=True)
+        prompt_texts = tok.batch_decode(prompts, skip_special_tokens=True)
+        ids = [row[: int(m.sum())].tolist() for row, m in zip(completion, mask, strict=True)]
+        total = torch.zeros(len(texts), device=completion.device)
+        for reward in self.rewards:
+            if callable(reward):
+                got = reward(prompts=prompt_texts, completions=texts, completion_ids=ids)
+                total += torch.tensor([0.0 if v is None else float(v) for v in got], device=total.device)
+            else:  # a reward model: one score per prompt + completion
+                batch = tok([p + c for p, c in zip(prompt_texts, texts, strict=True)], return_tensors="pt",
+                            padding=True).to(total.device)
+                total += reward(**batch).logits[:, 0].float()
+        return total
+
+    # -- logging, saving and resuming the value head with the adapter -------------------------------
+
+    def _note(self, **values) -> None:
+        for name, value in values.items():
+            self._logged[name].append(float(value))
+
+    def log(self, logs, *args, **kwargs):
+        logs.update({k: sum(v) / len(v) for k, v in self._logged.items() if v})
+        self._logged.clear()
+        super().log(logs, *args, **kwargs)
+
+    def _save(self, output_dir=None, state_dict=None):
+        folder = output_dir or self.args.output_dir
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        self.accelerator.unwrap_model(self.model).save_pretrained(folder)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        from safetensors.torch import load_file
+
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        folder = Path(resume_from_checkpoint)
+        unwrapped.value_head.load_state_dict(load_file(folder / VALUE_HEAD))
+        if (folder / "adapter_model.safetensors").is_file():
+            from peft import set_peft_model_state_dict
+
+            set_peft_model_state_dict(unwrapped.policy, load_file(folder / "adapter_model.safetensors"))
+        else:
+            from transformers.modeling_utils import load_sharded_checkpoint
+
+            load_sharded_checkpoint(unwrapped.policy, str(folder), strict=False)
+
+
+def _config_class(user_args):
+    return PPOConfig
+
+
+def _reward(spec: str):
+    reward = load_reward(spec)
+    if isinstance(reward, str):  # a plain reward-model folder
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(reward, num_labels=1).eval()
+    return reward
+
+
+def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
+    import copy
+
+    from ft_train.stages.sft import pad_id
+
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    reference = None
+    if not hasattr(model, "disable_adapter"):  # full or freeze tuning: a frozen copy is the reference
+        reference = copy.deepcopy(model).eval().requires_grad_(False)
+    wrapped = PolicyWithValue(model)
+    rewards = [_reward(spec) for spec in args.rewards]
+    if eval_data is not None:
+        log.warning("ppo does not evaluate held-out prompts yet; data.eval / val_size is ignored")
+    return PPOTrainer(model=wrapped, args=args, train_dataset=data.dataset,
+                      processing_class=tokenizer, data_collator=PromptCollator(pad_id(tokenizer)), callbacks=callbacks,
+                      optimizers=(optimizer, None), rewards=rewards, reference=reference)
+
+
+PPO = Stage("ppo", "ppo", _config_class, _trainer, lambda config: {"remove_unused_columns": False},
+            plotted=("reward", "kl", "value_loss", "completions/mean_length"))
