@@ -29,6 +29,16 @@ def _rloo_config(user_args):
     return RLOORewardsConfig
 
 
+def check_rewards(rewards: list[str]) -> None:
+    """Before anything loads: at least one reward, and every import path resolves."""
+    if not rewards:
+        raise FtError("rewards: name at least one reward (an import path package.module:function, "
+                      "or a reward-model folder)")
+    for spec in rewards:
+        if not Path(spec).expanduser().is_dir():
+            load_reward(spec)
+
+
 def load_reward(spec: str):
     """A reward function from ``package.module:function``, or a reward model from a folder."""
     folder = Path(spec).expanduser()

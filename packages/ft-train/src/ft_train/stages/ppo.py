@@ -22,7 +22,7 @@ from torch import nn
 from transformers import Trainer, TrainingArguments
 
 from ft_train.stages._stage import Stage
-from ft_train.stages.online import load_reward
+from ft_train.stages.online import check_rewards, load_reward
 from ft_train.stages.ppo_loss import gae, penalised_rewards, ppo_losses, token_logps, whiten
 
 VALUE_HEAD = "value_head.safetensors"
@@ -45,12 +45,7 @@ class PPOConfig(TrainingArguments):
     lam: float = field(default=0.95, metadata={"help": "GAE lambda"})
 
     def __post_init__(self):
-        if not self.rewards:
-            raise ValueError("rewards: name at least one reward (an import path package.module:function, "
-                             "or a reward-model folder)")
-        for spec in self.rewards:
-            if not Path(spec).expanduser().is_dir():
-                load_reward(spec)
+        check_rewards(self.rewards)
         super().__post_init__()
 
 
