@@ -5,6 +5,7 @@ choices are the libraries' constants (attention, RoPE scalings, data formats).""
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
@@ -38,7 +39,7 @@ def _yaml_type(hint: Any) -> Any:
     if hint is float:
         return Number
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union or origin is getattr(__import__("types"), "UnionType", None):
+    if origin in (typing.Union, types.UnionType):
         return typing.Union[tuple(_yaml_type(a) for a in args)]  # noqa: UP007 (built from a tuple)
     if origin in (Sequence, list, tuple) or (isinstance(origin, type) and issubclass(origin, Sequence)
                                               and origin is not str):
