@@ -226,6 +226,13 @@ def test_a_rerun_with_changed_settings_is_refused_unless_told(tmp_path, tiny_cha
                                       r"train.learning_rate: 0.01 -> 0.5\); rerun with --resume .* or --restart"):
         run_training(path)
     assert (out / "run_config.yaml").read_text() == recorded  # nothing rewritten
+    older = yaml.safe_load(recorded)  # a run recorded by an older ft, without a key added since
+    del older["data"]["val_size"]
+    (out / "run_config.yaml").write_text(yaml.safe_dump(older))
+    with pytest.raises(FtError) as info:
+        run_training(path)
+    assert "val_size" not in str(info.value) and "data.cutoff_len: 64 -> 60" in str(info.value)
+    (out / "run_config.yaml").write_text(recorded)
     raw["train"]["max_steps"] = 4  # the step budget alone may change, with --resume the rest too
     path.write_text(yaml.safe_dump(raw))
     run_training(path, rerun="resume")

@@ -53,17 +53,30 @@ def clear_run(out: Path) -> None:
             path.unlink()
 
 
+def _recorded(path: Path) -> dict:
+    """The recorded settings, with today's defaults for keys an older ft did not record (so an
+    upgrade alone is not a change)."""
+    from pydantic import ValidationError
+
+    from ft_train.config import RunConfig
+
+    try:
+        old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    try:
+        return RunConfig.model_validate(old).model_dump(mode="json")
+    except ValidationError:
+        return old if isinstance(old, dict) else {}
+
+
 def check_rerun(config_path: Path, out: Path, recorded: Path, now: dict, mode: RerunMode) -> None:
     """Stop a rerun whose settings differ from the recorded ones unless ``mode`` says what to do
     (``resume``: go on with the new settings; ``restart``: the caller clears the run with
     ``clear_run``). Writes nothing."""
     if mode != "auto" or not recorded.is_file() or not has_progress(out):
         return
-    try:
-        old = yaml.safe_load(recorded.read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError, yaml.YAMLError):
-        old = {}
-    changed = changed_keys(old, now)
+    changed = changed_keys(_recorded(recorded), now)
     if changed:
         listed = "; ".join(f"{k}: {_short(a)} -> {_short(b)}" for k, (a, b) in list(changed.items())[:4])
         more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
