@@ -174,7 +174,7 @@ class PPOTrainer(Trainer):
 
     def _note(self, **values) -> None:
         for name, value in values.items():
-            self._logged[name].append(float(value))
+            self._logged[name].append(float(value.detach() if isinstance(value, torch.Tensor) else value))
 
     def log(self, logs, *args, **kwargs):
         logs.update({k: sum(v) / len(v) for k, v in self._logged.items() if v})
