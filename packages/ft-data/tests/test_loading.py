@@ -59,3 +59,15 @@ def test_unknown_format_suggests(tmp_path):
     path = write(tmp_path, "a.jsonl", '{"instruction": "x", "output": "y"}\n')
     with pytest.raises(FtError, match="unknown data format 'alpacca' \\(did you mean 'alpaca'\\?\\)"):
         load_conversations(path, "alpacca")
+
+
+def test_csv_and_parquet_files_load_like_json(tmp_path):
+    import datasets
+
+    from ft_data import load_records
+
+    (tmp_path / "a.csv").write_text("instruction,output\nq1,a1\nq2,a2\n")
+    datasets.Dataset.from_dict({"instruction": ["q3"], "output": ["a3"]}).to_parquet(str(tmp_path / "b.parquet"))
+    users = [r["messages"][0]["content"] for name in ("a.csv", "b.parquet")
+             for r in load_records(tmp_path / name).records]
+    assert users == ["q1", "q2", "q3"]

@@ -73,3 +73,25 @@ def test_registry_errors(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps([{"question": "oops", "output": "a"}]))
     with pytest.raises(FtError, match=r"x.json row 1: missing column 'q' \(mapped to 'instruction'\)"):
         load_spec(load_registry(path)["x"])
+
+
+def test_ranking_and_sharegpt_preference_columns(tmp_path):
+    turn = lambda role, text: {"from": role, "value": text}  # noqa: E731
+    (tmp_path / "prefs.json").write_text(json.dumps([{"conversations": [turn("human", "2+2?")],
+                                                      "better": turn("gpt", "4"), "worse": turn("gpt", "5")}]))
+    (tmp_path / "plain.json").write_text(json.dumps([{"instruction": "q", "output": "a"}]))
+    (tmp_path / "kto.json").write_text(json.dumps([{"conversations": [turn("human", "hi"), turn("gpt", "yo")],
+                                                    "good": False}]))
+    path = tmp_path / "dataset_info.json"
+    path.write_text(json.dumps({
+        "prefs": {"file_name": "prefs.json", "formatting": "sharegpt", "ranking": True,
+                  "columns": {"messages": "conversations", "chosen": "better", "rejected": "worse"}},
+        "not_pairs": {"file_name": "plain.json", "ranking": True},
+        "kto": {"file_name": "kto.json", "formatting": "sharegpt", "columns": {"kto_tag": "good"}}}))
+    specs = load_registry(path)
+    pair = load_spec(specs["prefs"]).records[0]
+    assert pair["chosen"] == [{"role": "assistant", "content": "4"}] and pair["rejected"][0]["content"] == "5"
+    with pytest.raises(FtError, match=r"plain.json row 1: dataset 'not_pairs' is marked ranking but the row has no "
+                                      "chosen and rejected answers"):
+        load_spec(specs["not_pairs"])
+    assert load_spec(specs["kto"]).records[0]["label"] is False

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ft_core import FtError, did_you_mean, read_text
+from ft_core import FtError, check_file, did_you_mean, read_text
 from ft_data.formats import CONVERTERS, detect_format
 from ft_data.formats._errors import RowError
 from ft_data.records import Record, record_kind
@@ -40,6 +40,27 @@ def read_rows(path: str | Path, problems: list[str] | None = None) -> list[tuple
             raise error
         problems.append(str(error))
     return good
+
+
+def read_table_rows(path: Path) -> list[tuple[int, dict]]:
+    """Rows of a csv, parquet or arrow file (through datasets' Arrow readers), numbered from 1."""
+    from datasets import Dataset
+
+    readers = {".csv": Dataset.from_csv, ".parquet": Dataset.from_parquet, ".arrow": Dataset.from_file}
+    try:
+        table = readers[path.suffix](str(path))
+    except Exception as e:  # the readers raise many types; name the file either way
+        raise FtError(f"{path}: cannot read as {path.suffix[1:]} ({type(e).__name__}: {e})".split("\n")[0]) from None
+    return list(enumerate(table.to_list(), 1))
+
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".arrow")
+
+
+def read_file_rows(path: str | Path, problems: list[str] | None = None) -> list[tuple[int, dict]]:
+    """Rows of a .json/.jsonl file (see ``read_rows``) or of a csv, parquet or arrow table."""
+    path = Path(path)
+    return read_table_rows(check_file(path, "data file")) if path.suffix in TABLE_SUFFIXES else read_rows(path, problems)
 
 
 def _json_type(value) -> str:
@@ -83,7 +104,8 @@ def _converter(path: Path, rows: list[tuple[int, dict]], format: str):
 def load_records(path: str | Path, format: str = "auto", *, on_bad_row: str = "error", converter=None) -> Loaded:
     """Every row of ``path`` as a canonical record (see ft_data.records).
 
-    ``format`` is alpaca, sharegpt, openai, text or auto (detected from the first row's keys);
+    ``path`` is a .json, .jsonl, .csv, .parquet or .arrow file. ``format`` is alpaca, sharegpt,
+    openai, text or auto (detected from the first row's keys);
     ``converter`` overrides it (e.g. a ShareGPTToMessages with other tags). A bad row raises an
     error naming the file, the row and the key, or with ``on_bad_row='skip'`` is skipped and
     listed in ``Loaded.skipped``.
@@ -92,7 +114,7 @@ def load_records(path: str | Path, format: str = "auto", *, on_bad_row: str = "e
         raise FtError(f"on_bad_row must be 'error' or 'skip', found {on_bad_row!r}")
     path = Path(path)
     loaded = Loaded([])
-    rows = read_rows(path, loaded.skipped if on_bad_row == "skip" else None)
+    rows = read_file_rows(path, loaded.skipped if on_bad_row == "skip" else None)
     if not rows:
         raise FtError(f"data file {path} has no {'usable ' if loaded.skipped else ''}rows")
     convert_rows(path, rows, converter or _converter(path, rows, format), loaded, on_bad_row)

@@ -1,5 +1,5 @@
 """A dataset registry: names mapped to local files or folders, with formatting, column mapping,
-split and sample limits. LLaMA-Factory's ``dataset_info.json`` is read as is.
+ranking and sample limits. LLaMA-Factory's ``dataset_info.json`` is read as is.
 
     {"my_chat": {"file_name": "chat.json", "formatting": "sharegpt",
                  "columns": {"messages": "conversations"}, "tags": {"user_tag": "human"}}}
@@ -8,20 +8,20 @@ split and sample limits. LLaMA-Factory's ``dataset_info.json`` is read as is.
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ft_core import FtError, did_you_mean, read_text
 from ft_data.formats import CONVERTERS, AlpacaToMessages, ShareGPTToMessages
 from ft_data.formats._errors import RowError
-from ft_data.loading import Loaded, convert_rows, read_rows
+from ft_data.loading import Loaded, convert_rows, read_file_rows
 from ft_data.records import Record
 
 SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".arrow")
 # LLaMA-Factory column names for alpaca data -> the keys AlpacaToMessages reads
 _ALPACA_KEYS = {"prompt": "instruction", "query": "input", "response": "output", "system": "system",
                 "history": "history", "chosen": "chosen", "rejected": "rejected", "kto_tag": "kto_tag"}
+_SHAREGPT_EXTRA = ("chosen", "rejected", "kto_tag")
 _SPEC_KEYS = {"file_name", "formatting", "ranking", "split", "columns", "tags", "num_samples", "max_samples",
               "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name", "subset", "folder"}
 
@@ -40,10 +40,19 @@ class DatasetSpec:
     max_samples: int | None = None
 
     def converter(self):
+        """The row converter this entry describes: formatting, column mapping, tags; with
+        ``ranking`` every row must come out as a preference pair."""
+        convert = self._format_converter()
+        return _Ranked(convert, self.name) if self.ranking else convert
+
+    def _format_converter(self):
         if self.formatting == "sharegpt":
             names = {"messages": "messages", "system": "system", "tools": "tools"}
             renamed = {names[k]: v for k, v in self.columns.items() if k in names}
-            return ShareGPTToMessages(**renamed, **self.tags)
+            convert = ShareGPTToMessages(**renamed, **self.tags)
+            # preference and KTO columns keep ShareGPT's key names; read them through the mapping
+            mapping = {k: v for k, v in self.columns.items() if k in _SHAREGPT_EXTRA and v != k}
+            return _Renamed(convert, mapping) if mapping else convert
         if self.formatting == "alpaca":
             mapping = {_ALPACA_KEYS[k]: v for k, v in self.columns.items() if k in _ALPACA_KEYS}
             return _Renamed(AlpacaToMessages(), mapping) if mapping else AlpacaToMessages()
@@ -51,6 +60,20 @@ class DatasetSpec:
             raise FtError(f"dataset '{self.name}': unknown formatting '{self.formatting}'"
                           f"{did_you_mean(self.formatting, CONVERTERS)}")
         return CONVERTERS[self.formatting]
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """A ``ranking`` dataset: rows without a chosen and a rejected answer are bad rows."""
+
+    convert: object
+    name: str
+
+    def __call__(self, row: dict) -> Record:
+        record = self.convert(row)
+        if "chosen" not in record:
+            raise RowError(f"dataset '{self.name}' is marked ranking but the row has no chosen and rejected answers")
+        return record
 
 
 @dataclass(frozen=True)
@@ -110,53 +133,11 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def _table_rows(path: Path) -> list[tuple[int, dict]]:
-    """Rows of a csv, parquet or arrow file (through datasets' Arrow readers), numbered from 1."""
-    from datasets import Dataset
-
-    readers = {".csv": Dataset.from_csv, ".parquet": Dataset.from_parquet, ".arrow": Dataset.from_file}
-    try:
-        table = readers[path.suffix](str(path))
-    except Exception as e:  # the readers raise many types; name the file either way
-        raise FtError(f"{path}: cannot read as {path.suffix[1:]} ({type(e).__name__}: {e})".split("\n")[0]) from None
-    return list(enumerate(table.to_list(), 1))
-
-
 def load_spec(spec: DatasetSpec, *, on_bad_row: str = "error") -> Loaded:
     """The records of a registry entry (every file of a folder), up to ``max_samples``."""
     convert = spec.converter()
     loaded = Loaded([])
     for path in _files(spec.path):
-        problems = loaded.skipped if on_bad_row == "skip" else None
-        rows = read_rows(path, problems) if path.suffix in (".json", ".jsonl") else _table_rows(path)
+        rows = read_file_rows(path, loaded.skipped if on_bad_row == "skip" else None)
         convert_rows(path, rows, convert, loaded, on_bad_row, limit=spec.max_samples)
     return loaded
-
-
-def mix(parts: list[list[Record]], *, strategy: str = "concat", probabilities: list[float] | None = None,
-        seed: int = 0) -> list[Record]:
-    """Concatenate datasets, or interleave them by sampling with ``probabilities`` until one runs out."""
-    if strategy == "concat":
-        return [r for part in parts for r in part]
-    if strategy != "interleave":
-        raise FtError(f"mix strategy must be 'concat' or 'interleave', found {strategy!r}")
-    weights = probabilities or [1.0] * len(parts)
-    if len(weights) != len(parts) or any(w < 0 for w in weights) or not sum(weights):
-        raise FtError(f"interleave needs one non-negative probability per dataset ({len(parts)}), found {weights}")
-    rng, cursors, out = random.Random(seed), [0] * len(parts), []
-    while True:
-        k = rng.choices(range(len(parts)), weights)[0]
-        if cursors[k] >= len(parts[k]):
-            return out
-        out.append(parts[k][cursors[k]])
-        cursors[k] += 1
-
-
-def train_eval_split(records: list[Record], val_size: float | int, seed: int = 0) -> tuple[list[Record], list[Record]]:
-    """Shuffle, then hold out ``val_size`` (a fraction < 1 or a count) for evaluation."""
-    n = round(len(records) * val_size) if isinstance(val_size, float) and val_size < 1 else int(val_size)
-    if not 0 < n < len(records):
-        raise FtError(f"val_size {val_size} leaves no train or no eval example out of {len(records)}")
-    shuffled = records[:]
-    random.Random(seed).shuffle(shuffled)
-    return shuffled[n:], shuffled[:n]
