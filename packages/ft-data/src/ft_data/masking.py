@@ -25,7 +25,9 @@ def _turn_end(full: str, upto: str, start: int, content: str) -> int:
     (the first non-blank run, e.g. ``<|im_end|>`` or ``\n<|end|>``), trailing whitespace and any
     closing text the template adds after the last turn (Phi-3's final EOS) left out."""
     found = upto.find(content, start) if content else start
-    if found < 0:  # the template rewrote the content: end where this turn's render stops agreeing
+    if found < 0 or upto[start:found].strip():
+        # the template rewrote the content (e.g. `| trim`; a match past non-blank text is some other
+        # occurrence, such as a newline after the marker): end where this turn's render stops agreeing
         return max(start, len(os.path.commonprefix([full, upto]).rstrip()))
     return found + len(content) + len(end_of_turn(upto[found + len(content) :]))
 
