@@ -141,3 +141,15 @@ def test_empty_answers_and_exact_duplicates_are_counted_in_the_summary(smol_toke
     assert (data.examples, data.empty_answers, data.duplicates) == (7, 1, 2)
     assert data.summary().endswith("; note: 1 row with an empty answer (only the end-of-turn marker is trained), "
                                    "2 rows repeated exactly")
+
+
+def test_records_in_memory_build_like_a_file(smol_tokenizer, tmp_path):
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i in range(3)]
+    from_file = build_dataset(smol_tokenizer, write(tmp_path, rows), stage="sft", cache=False)
+    from_records = build_dataset(smol_tokenizer, [rows], stage="sft", cache=False)
+    assert from_records.dataset["input_ids"] == from_file.dataset["input_ids"]
+    with pytest.raises(FtError, match="stage 'dpo' needs preference rows, found a conversation row"):
+        build_dataset(smol_tokenizer, [rows], stage="dpo", cache=False)
+    with pytest.raises(FtError, match=r"data file .*missing.jsonl does not exist"):
+        build_dataset(smol_tokenizer, [(tmp_path / "missing.jsonl", "auto"), *write(tmp_path, rows)], stage="sft")

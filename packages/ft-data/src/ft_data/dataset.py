@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from ft_core import FtError, atomic_dir, atomic_write_text, did_you_mean, ft_home
-from ft_data.loading import load_records
+from ft_core import FtError, atomic_dir, atomic_write_text, check_file, did_you_mean, ft_home
+from ft_data.loading import Loaded, load_records
 from ft_data.packing import pack_columns, pack_dataset
 from ft_data.quality import quality_counts
 from ft_data.records import record_kind
@@ -58,14 +58,19 @@ def _tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-Source = tuple[str | Path, str] | DatasetSpec  # (path, format) or a registry entry
+# (path, format), a registry entry, or canonical records already in memory (see ft_data.records)
+Source = tuple[str | Path, str] | DatasetSpec | list[dict]
 
 
 def _source_files(source: Source) -> tuple[str, list[Path]]:
+    if isinstance(source, list):
+        return json.dumps(source, sort_keys=True, ensure_ascii=False), []
     if isinstance(source, DatasetSpec):
         desc = json.dumps(dataclasses.asdict(source), default=str, sort_keys=True)
+        if not source.path.exists():
+            raise FtError(f"dataset '{source.name}': {source.path} does not exist")
         return desc, (sorted(source.path.iterdir()) if source.path.is_dir() else [source.path])
-    return f"{source[1]}", [Path(source[0])]
+    return f"{source[1]}", [check_file(source[0], "data file")]
 
 
 def _cache_key(sources: Sequence[Source], tokenizer, fmt: ChatFormat, options: dict) -> str:
@@ -74,7 +79,7 @@ def _cache_key(sources: Sequence[Source], tokenizer, fmt: ChatFormat, options: d
         desc, paths = _source_files(source)
         digest.update(desc.encode())
         for path in paths:
-            digest.update(path.read_bytes() if path.is_file() else b"missing")
+            digest.update(path.read_bytes() if path.is_file() else b"folder")
     digest.update(_tokenizer_fingerprint(tokenizer).encode())
     digest.update(json.dumps([fmt.template, fmt.special_tokens, fmt.system, fmt.default_system, options],
                              sort_keys=True).encode())
@@ -85,7 +90,9 @@ def _load(sources: Sequence[Source], stage: str, on_bad_row: str) -> tuple[list[
     kinds = STAGES[stage][0]
     records, skipped = [], []
     for source in sources:
-        if isinstance(source, DatasetSpec):
+        if isinstance(source, list):
+            path, loaded = "records", Loaded(list(source), rows=list(range(1, len(source) + 1)))
+        elif isinstance(source, DatasetSpec):
             path, loaded = source.path, load_spec(source, on_bad_row=on_bad_row)
         else:
             path, loaded = source[0], load_records(source[0], source[1], on_bad_row=on_bad_row)
@@ -104,7 +111,8 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
                   template: str | None = None, system: str | None = None, default_system: str | None = None,
                   train_on: str = "all", on_bad_row: str = "error", num_proc: int | None = None,
                   packing: bool = False, cache: bool = True) -> TokenizedData:
-    """Tokenize ``(path, format)`` files or registry entries for ``stage`` (pt, sft, rm, dpo, orpo, kto, ppo, grpo).
+    """Tokenize ``(path, format)`` files, registry entries or lists of canonical records for
+    ``stage`` (pt, sft, rm, dpo, orpo, kto, ppo, grpo); every file is checked before any is read.
 
     ``packing`` (sft) packs examples into rows of ``cutoff_len`` tokens with restarting
     ``position_ids`` (see ft_data.packing); ``examples`` then counts packed rows.
