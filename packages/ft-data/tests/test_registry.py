@@ -66,6 +66,9 @@ def test_registry_errors(tmp_path):
     path.write_text(json.dumps({"x": {"file_name": "x.json", "formating": "alpaca"}}))
     with pytest.raises(FtError, match=r"dataset 'x': unknown key 'formating' \(did you mean 'formatting'\?\)"):
         load_registry(path)
+    path.write_text(json.dumps({"x": {"file_name": "x.json", "split": "validation"}}))
+    with pytest.raises(FtError, match="split 'validation': a local file has the one split 'train'"):
+        load_registry(path)
     path.write_text(json.dumps({"x": {"hf_hub_url": "org/data"}}))
     with pytest.raises(FtError, match="dataset 'x' has no file_name .*hub"):
         load_registry(path)

@@ -114,6 +114,9 @@ def load_registry(path: str | Path) -> dict[str, DatasetSpec]:
             hub = "hf_hub_url" in entry or "ms_hub_url" in entry
             raise FtError(f"{path}: dataset '{name}' has no file_name"
                           + (" (hub datasets need a reachable hub; none is here)" if hub else ""))
+        if entry.get("split", "train") != "train":
+            raise FtError(f"{path}: dataset '{name}': split '{entry['split']}': a local file has the one split "
+                          "'train'; point file_name at the file that holds those rows")
         specs[name] = DatasetSpec(
             name=name, path=path.parent / entry["file_name"], formatting=entry.get("formatting", "alpaca"),
             ranking=bool(entry.get("ranking", False)), split=entry.get("split", "train"),
