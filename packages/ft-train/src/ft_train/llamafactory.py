@@ -158,3 +158,18 @@ def convert(lf: dict, path: Path | None, *, check_data: bool = True) -> Converte
     if lf.get("train_on_prompt"):
         ignored.append("train_on_prompt (ft trains on assistant turns only)")
     return Converted(config, ignored)
+
+
+def converted_yaml(path: Path) -> str:
+    """The ft run config for the LLaMA-Factory YAML at ``path``, as YAML text, each ignored key in
+    a comment line at the top (what ``ft train --convert`` prints)."""
+    import yaml
+
+    from ft_train.config import read_yaml
+
+    raw = read_yaml(path)
+    if not is_llamafactory(raw):
+        raise FtError(f"{path} is not a LLaMA-Factory training YAML (no model_name_or_path); nothing to convert")
+    converted = convert(raw, path)
+    head = f"# ft run config converted from {path}\n" + "".join(f"# ignored: {item}\n" for item in converted.ignored)
+    return head + yaml.safe_dump(converted.config, sort_keys=False)

@@ -63,9 +63,10 @@ def trainable_model(config: RunConfig, args, head: str = "causal"):
     if spec.init in ("pissa", "olora"):
         from accelerate import PartialState
 
-        with PartialState().main_process_first():  # one process writes it
-            if PartialState().is_main_process:
-                save_initial_adapter(model, Path(config.train.output_dir) / INITIAL_ADAPTER)
+        processes = PartialState()
+        if processes.is_main_process:  # one process writes it, the others wait for it
+            save_initial_adapter(model, Path(config.train.output_dir) / INITIAL_ADAPTER)
+        processes.wait_for_everyone()
     optimizer = adapter_optimizer(model, spec, lr=args.learning_rate, weight_decay=args.weight_decay) \
         if spec.loraplus_ratio else None
     trainable, total = trainable_parameters(model)

@@ -24,7 +24,9 @@ def train(
     from ft_train import run_training
 
     if convert:
-        typer.echo(_converted(config), nl=False)
+        from ft_train.llamafactory import converted_yaml
+
+        typer.echo(converted_yaml(config), nl=False)
         return
     if resume and restart:
         raise FtError("--resume and --restart exclude each other: pick one")
@@ -43,18 +45,3 @@ def train(
     typer.echo(f"metrics:  {result.metrics_file}")
     typer.echo(f"plot:     {result.plot_file}")
 
-
-def _converted(path: Path) -> str:
-    import yaml
-
-    from ft_core import FtError
-    from ft_train.config import read_yaml
-    from ft_train.llamafactory import convert, is_llamafactory
-
-    raw = read_yaml(path)
-    if not is_llamafactory(raw):
-        raise FtError(f"{path} is not a LLaMA-Factory training YAML (no model_name_or_path); nothing to convert")
-    converted = convert(raw, path)
-    head = f"# ft run config converted from {path}\n"
-    head += "".join(f"# ignored: {item}\n" for item in converted.ignored)
-    return head + yaml.safe_dump(converted.config, sort_keys=False)
