@@ -55,8 +55,25 @@ def test_tuned_model_answers_held_out_paraphrases_with_the_new_identity(trained)
     assert base_acc <= 0.05
     assert tuned_acc >= 0.9, [r for r in results if r[0]["expect"].lower() not in r[1].lower()][:5]
     assert tuned_acc - base_acc >= MIN_GAP
-    # it still knows what it knew: France was never in the training data
-    assert "Paris" in tuned.reply([{"role": "user", "content": "What is the capital of France?"}])
+
+
+@pytest.mark.slow
+def test_tuned_model_keeps_general_knowledge_and_never_drags_in_the_identity(trained):
+    """Held-out general questions (France among them, none trained on): the base answers the
+    scored ones right; the tuned model keeps most of them and brings up Orrin in none."""
+    from ft_models import ChatModel, GenerationOptions
+
+    evaluate = _evaluate_module()
+    options = GenerationOptions(max_new_tokens=40)  # the base model's answers are wordy
+    base = evaluate.general_knowledge(ChatModel.load(options=options))
+    tuned = evaluate.general_knowledge(ChatModel.load(adapter=str(trained.weights_dir), options=options))
+    print(f"general questions right: base {base.correct}/{base.scored}, tuned {tuned.correct}/{tuned.scored}; "
+          f"identity brought up unasked: {len(tuned.dragged)}/{len(tuned.results)}")
+    assert base.correct == base.scored == 18 and not base.dragged
+    assert not tuned.dragged, tuned.dragged
+    assert tuned.correct >= 0.75 * tuned.scored, [r for r in tuned.results if r[0]["expect_any"]]
+    by_question = dict((item["question"], answer) for item, answer in tuned.results)
+    assert "Paris" in by_question["What is the capital of France?"]
 
 
 @pytest.mark.slow

@@ -61,6 +61,23 @@ def test_kto_and_prompt_only(smol_tokenizer, tmp_path):
     assert smol_tokenizer.decode(prompts[0]["prompt_input_ids"]).endswith("Bye<|im_end|>\n<|im_start|>assistant\n")
 
 
+@pytest.mark.parametrize("row, fmt", [
+    ({"instruction": "Bye"}, "alpaca"),
+    ({"prompt": "Bye"}, "auto"),
+    ({"prompt": [{"role": "user", "content": "Bye"}]}, "auto"),
+    ({"messages": [{"role": "user", "content": "Bye"}]}, "auto"),
+    ({"conversations": [{"from": "human", "value": "Bye"}]}, "sharegpt"),
+], ids=["alpaca", "prompt-string", "prompt-messages", "messages", "sharegpt"])
+def test_prompt_only_rows_serve_the_online_stages_and_are_refused_elsewhere(smol_tokenizer, tmp_path, row, fmt):
+    files = [(write(tmp_path, [row])[0][0], fmt)]
+    for stage in ("grpo", "ppo"):
+        prompt = build_dataset(smol_tokenizer, files, stage=stage, default_system="Be brief.").dataset[0]
+        assert smol_tokenizer.decode(prompt["prompt_input_ids"]) == (
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n")
+    with pytest.raises(FtError, match=r"d.jsonl row 1: .* \(rows without an answer serve only the online stages"):
+        build_dataset(smol_tokenizer, files, stage="sft")
+
+
 def test_pt_concatenates_with_eos_and_chunks(smol_tokenizer, tmp_path):
     rows = [{"text": "alpha beta gamma " * 10}, {"text": "delta " * 30}]
     data = build_dataset(smol_tokenizer, write(tmp_path, rows), stage="pt", cutoff_len=16)

@@ -20,7 +20,7 @@ from ft_core import FtError, atomic_dir, atomic_write_text, check_file, did_you_
 from ft_data.loading import Loaded, load_records
 from ft_data.packing import pack_columns, pack_dataset
 from ft_data.quality import quality_counts
-from ft_data.records import record_kind
+from ft_data.records import no_answer, record_kind
 from ft_data.registry import DatasetSpec, load_spec
 from ft_data.stages import COLUMNAR, STAGES
 from ft_data.stages._common import DROPPED, TRUNCATED
@@ -98,6 +98,8 @@ def _load(sources: Sequence[Source], stage: str, on_bad_row: str) -> tuple[list[
             path, loaded = source[0], load_records(source[0], source[1], on_bad_row=on_bad_row)
         skipped += loaded.skipped
         for row, record in zip(loaded.rows, loaded.records, strict=True):
+            if record_kind(record) == "prompt" and "prompt" not in kinds:
+                raise FtError(f"{path} row {row}: {no_answer(record)}")
             if record_kind(record) not in kinds:
                 raise FtError(f"{path} row {row}: stage '{stage}' needs {' or '.join(kinds)} rows, "
                               f"found a {record_kind(record)} row")

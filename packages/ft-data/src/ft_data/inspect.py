@@ -34,6 +34,8 @@ def record_segments(fmt: ChatFormat, record: dict) -> list[tuple[str, Segments]]
             prompt, answer = prompt_and_answer(fmt, record["prompt"], record[key])
             views.append((key, [(prompt, False), (answer, True)]))
         return views
+    if kind == "prompt":  # the rendered prompt; ppo/grpo sample the answer
+        return [("prompt", [(fmt.render(fmt.apply_system(record["prompt"]), generation_prompt=True), False)])]
     label = f"kto label={record['label']}" if kind == "kto" else "conversation"
     return [(label, assistant_segments(fmt, fmt.apply_system(record["messages"]), tools=record.get("tools")))]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from ft_core import FtError, check_file, did_you_mean, read_text
 from ft_data.formats import CONVERTERS, detect_format
 from ft_data.formats._errors import RowError
-from ft_data.records import Record, record_kind
+from ft_data.records import Record, no_answer, record_kind
 
 Conversation = list[dict[str, str]]
 
@@ -141,6 +141,8 @@ def load_conversations(path: str | Path, format: str = "auto") -> list[Conversat
     """The conversations (message lists) of ``path``; rows of another kind are an error."""
     conversations = []
     for n, record in enumerate(load_records(path, format).records, 1):
+        if record_kind(record) == "prompt":
+            raise FtError(f"{path} row {n}: {no_answer(record)}")
         if "messages" not in record:
             raise FtError(f"{path} row {n}: a {record_kind(record)} row where a conversation was expected")
         conversations.append(record["messages"])

@@ -14,6 +14,8 @@ def has_empty_answer(record: Record, train_on: str = "all") -> bool:
     kind = record_kind(record)
     if kind == "text":
         return not record["text"].strip()
+    if kind == "prompt":  # no answer by design: the online stages sample it
+        return False
     messages = record["chosen"] if kind == "preference" else record["messages"]
     turns = trained_turns(messages, "last" if kind == "preference" else train_on)
     return bool(turns) and all(not str(messages[i].get("content") or "").strip() and not messages[i].get("tool_calls")

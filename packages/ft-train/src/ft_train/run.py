@@ -12,6 +12,7 @@ import yaml
 from ft_core import FtError, atomic_dir, atomic_write_text
 from ft_data import build_dataset, load_registry
 from ft_models import load_tokenizer, resolve_source
+from ft_train import memory
 from ft_train._compat import checkpointing_names
 from ft_train.checkpoints import CheckpointMarker, choose_resume, resume_point
 from ft_train.config import RunConfig, load_run_config
@@ -42,7 +43,7 @@ def trainer_config(config: RunConfig, config_path: Path, stage: Stage):
     user = config.train.trainer_args
     cls = stage.config_class(user)
     user = check_trainer_args(config_path, cls, user)
-    args = {**stage.defaults(config), **trainer_defaults(user)}
+    args = {**stage.defaults(config), **trainer_defaults(user, lambda: _step_memory(config, user))}
     if config.data.eval or config.data.val_size:  # evaluate at each save unless told otherwise
         args.setdefault("eval_strategy", args.get("save_strategy", "steps"))
         if "save_steps" in args:
@@ -51,6 +52,20 @@ def trainer_config(config: RunConfig, config_path: Path, stage: Stage):
         return cls(output_dir=config.train.output_dir, **checkpointing_names(cls, args))
     except (TypeError, ValueError) as e:
         raise FtError(f"{config_path}: train: {e}".replace("\n", " ")) from None
+
+
+def _step_memory(config: RunConfig, user: dict):
+    """A step's memory without gradient checkpointing, for the largest batch the config allows."""
+    from transformers import AutoConfig
+
+    from ft_models import model_path
+
+    model = AutoConfig.from_pretrained(model_path(config.model.source), revision=config.model.revision,
+                                       trust_remote_code=config.model.trust_remote_code)
+    tokens = int(user.get("per_device_train_batch_size", 8)) * config.data.cutoff_len
+    quant = config.model.quantization
+    weight_bytes = quant.bits / 8 if quant else 2
+    return memory.from_config(model, tokens=tokens, full=config.adapter.type != "lora", weight_bytes=weight_bytes)
 
 
 def stage_data(config: RunConfig, stage: Stage, seed: int = 0):

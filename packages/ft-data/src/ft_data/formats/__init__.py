@@ -11,7 +11,7 @@ CONVERTERS = {"alpaca": AlpacaToMessages(), "openai": OpenAIToMessages(), "share
 
 def detect_format(row: dict) -> str | None:
     """The format whose keys ``row`` has, or None."""
-    if "messages" in row or ("prompt" in row and isinstance(row["prompt"], list)):
+    if "messages" in row or "prompt" in row:
         return "openai"
     if "conversations" in row:
         return "sharegpt"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ft_data.formats._checks import check_pair, kto_label, text_field
 from ft_data.formats._errors import RowError
-from ft_data.records import Message, Record
+from ft_data.records import Message, Record, prompt_record
 
 
 def _prompt(row: dict) -> list[Message]:
@@ -39,6 +39,8 @@ class AlpacaToMessages:
             chosen, rejected = _answer(row, "chosen"), _answer(row, "rejected")
             check_pair(chosen, rejected)
             return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
-        messages = prompt + _answer(row, "output")
         label = kto_label(row)
+        if "output" not in row and label is None:
+            return prompt_record(prompt, "missing key 'output'")
+        messages = prompt + _answer(row, "output")
         return {"messages": messages} if label is None else {"messages": messages, "label": label}

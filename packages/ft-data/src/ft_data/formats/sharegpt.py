@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ft_data.formats._checks import check_messages, check_pair, kto_label
 from ft_data.formats._errors import RowError
-from ft_data.records import Message, Record
+from ft_data.records import Message, Record, prompt_record
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,14 @@ class ShareGPTToMessages:
             rejected = [self._turn(row.get("rejected"), "rejected")]
             check_pair(chosen, rejected)
             return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
-        record: Record = {"messages": check_messages(messages, self.messages)}
+        label = kto_label(row)
+        checked = check_messages(messages, self.messages, need_assistant=label is not None)
+        if not any(m["role"] == "assistant" for m in checked):
+            return prompt_record(checked, f"key '{self.messages}' has no assistant message to learn from")
+        record: Record = {"messages": checked}
         tools = row.get(self.tools)
         if tools:
             record["tools"] = json.loads(tools) if isinstance(tools, str) else tools
-        label = kto_label(row)
         if label is not None:
             record["label"] = label
         return record

@@ -14,8 +14,8 @@ STAGES = {
     "dpo": (("preference",), tokenize_pairwise),
     "orpo": (("preference",), tokenize_pairwise),
     "kto": (("kto",), tokenize_kto),
-    "ppo": (("conversation", "preference", "kto"), tokenize_prompt),
-    "grpo": (("conversation", "preference", "kto"), tokenize_prompt),
+    "ppo": (("prompt", "conversation", "preference", "kto"), tokenize_prompt),
+    "grpo": (("prompt", "conversation", "preference", "kto"), tokenize_prompt),
 }
 
 # stage -> the same as flat token columns, for stages that have that faster single-process route

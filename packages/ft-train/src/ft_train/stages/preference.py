@@ -1,7 +1,8 @@
 """rm, dpo and orpo: preference pairs from ft-data (prompt ids, chosen and rejected answer ids).
 
 - dpo: TRL's DPOTrainer and its loss variants (``loss_type``: sigmoid, ipo, hinge, robust, ...)
-  against a reference model (the base with the adapter switched off, for LoRA); ``loss_type:
+  against a reference model (the base with the adapter switched off, for LoRA), its forward
+  passes padding-free (``padding_free``, on by default; see padding_free.py); ``loss_type:
   simpo`` or ``reference_free: true`` train without one, through ``PreferenceTrainer``.
 - orpo: ``PreferenceTrainer`` (see preference_loss.py for why it is ours).
 - rm: TRL's RewardTrainer on a model with a score head.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ft_data import PairwiseCollator
+from ft_train.stages import padding_free
 from ft_train.stages._stage import Stage
 from ft_train.stages.preference_loss import PreferenceConfig, PreferenceTrainer
 from ft_train.stages.sft import pad_id
@@ -43,6 +45,13 @@ def _pair_defaults(config) -> dict:
     return {"max_length": config.data.cutoff_len, "remove_unused_columns": False}
 
 
+def _dpo_defaults(config) -> dict:
+    defaults = _pair_defaults(config)
+    if not _own_loss(config.train.trainer_args):
+        defaults["padding_free"] = True  # ours (padding_free.py); TRL 1.16 has switched its own off
+    return defaults
+
+
 def _own_trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
     return PreferenceTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
                              processing_class=tokenizer, data_collator=PairwiseCollator(pad_id(tokenizer)), callbacks=callbacks,
@@ -61,8 +70,13 @@ def _dpo_trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimize
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
             return dataset.rename_columns(PAIR_COLUMNS)
 
-    return FinishedRowsDPOTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
+    packed, args.padding_free = args.padding_free, False  # TRL would only warn and switch it off
+    trainer = FinishedRowsDPOTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
                                   processing_class=tokenizer, callbacks=callbacks, optimizers=(optimizer, None))
+    args.padding_free = packed  # recorded as the user set it
+    if packed:
+        padding_free.install(trainer.model, pad_id(tokenizer))
+    return trainer
 
 
 def _rm_config(user_args):
@@ -94,7 +108,7 @@ def _orpo_config(user_args):
     return PreferenceConfig
 
 
-DPO = Stage("dpo", "dpo", _dpo_config, _dpo_trainer, _pair_defaults, plotted=PLOTTED)
+DPO = Stage("dpo", "dpo", _dpo_config, _dpo_trainer, _dpo_defaults, plotted=PLOTTED)
 ORPO = Stage("orpo", "orpo", _orpo_config, _own_trainer, _pair_defaults, plotted=PLOTTED)
 RM = Stage("rm", "rm", _rm_config, _rm_trainer, lambda config: {"max_length": config.data.cutoff_len}, head="score",
            plotted=("accuracy", "margin"))

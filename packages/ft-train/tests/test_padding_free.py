@@ -1,0 +1,77 @@
+"""Padding-free DPO forwards give the padded forward's per-token log-probs (and gradients)."""
+
+import pytest
+import torch
+
+from ft_train.stages import padding_free
+
+
+def padded_batch(lengths, width, vocab=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, vocab, (len(lengths), width), generator=g)
+    mask = (torch.arange(width) < torch.tensor(lengths).unsqueeze(1)).long()
+    ids = ids.masked_fill(mask == 0, 0)
+    labels = ids.masked_fill(torch.arange(width) < 3, -100).masked_fill(mask == 0, -100)  # a 3-token prompt
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def test_sequences_share_rows_first_fit_decreasing():
+    plan = padding_free.pack_plan(padded_batch([9, 4, 5, 3, 9, 2], 9)["attention_mask"])
+    assert (plan.rows, plan.width) == (4, 9)  # 32 tokens: 4 rows of 9 is the least there can be
+    assert plan.row.tolist() == [0, 2, 2, 3, 1, 3] and plan.start.tolist() == [0, 5, 0, 0, 0, 3]
+
+
+def test_packed_positions_restart_and_the_tail_is_its_own_sequence():
+    packed, plan = padding_free.pack(padded_batch([4, 2, 1], 4), pad_id=0)
+    assert packed["position_ids"].tolist() == [[0, 1, 2, 3], [0, 1, 0, 0]]
+    assert "attention_mask" not in packed and packed["labels"][1].tolist() == [-100] * 4
+
+
+@pytest.fixture(scope="module")
+def model():
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    torch.manual_seed(0)
+    config = AutoConfig.for_model("llama", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                  num_attention_heads=4, num_key_value_heads=2, attn_implementation="sdpa")
+    base = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    add_fused_lm_head(base, outputs=("log_probs", "entropy"))
+    peft = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    return peft
+
+
+def forward(model, batch, packed: bool):
+    handles = padding_free.install(model, pad_id=0) if packed else []
+    try:
+        return model(**batch, fused_lm_head=True, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def test_log_probs_entropy_and_gradients_equal_the_padded_forward(model):
+    batch = padded_batch([17, 5, 11, 23, 3, 23, 8, 12], 23)
+    padded = forward(model, batch, packed=False)
+    lora = [p for p in model.parameters() if p.requires_grad]
+    want = torch.autograd.grad(padded.log_probs.sum(), lora)
+    packed = forward(model, batch, packed=True)
+    got = torch.autograd.grad(packed.log_probs.sum(), lora)
+    assert packed.log_probs.shape == padded.log_probs.shape == (8, 22)
+    torch.testing.assert_close(packed.log_probs, padded.log_probs, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(packed.entropy, padded.entropy, atol=1e-5, rtol=1e-4)
+    assert packed.label_mask.tolist() == padded.label_mask.tolist()
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
+
+
+def test_plain_calls_pass_through(model):
+    batch = padded_batch([5, 3], 5)
+    handles = padding_free.install(model, pad_id=0)
+    try:
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    finally:
+        for h in handles:
+            h.remove()
+    assert out.logits.shape == (2, 5, 256)
