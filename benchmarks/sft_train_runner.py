@@ -38,14 +38,8 @@ def run_ft(chats: Path, out: Path, packing: bool) -> list[dict]:
     return read_metrics(out / "metrics.jsonl")
 
 
-def run_trl(chats: Path, out: Path, packing: bool) -> list[dict]:
-    from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import SFTConfig, SFTTrainer
-
-    from ft_models import model_path
-
+def chat_rows(chats: Path) -> list[dict]:
+    """The ShareGPT chats as TRL's conversational rows (``messages``)."""
     roles = {"human": "user", "gpt": "assistant"}
     rows = []
     for line in chats.read_text().splitlines():
@@ -53,20 +47,39 @@ def run_trl(chats: Path, out: Path, packing: bool) -> list[dict]:
         messages = ([{"role": "system", "content": row["system"]}] if row.get("system") else []) + \
             [{"role": roles[t["from"]], "content": t["value"]} for t in row["conversations"]]
         rows.append({"messages": messages})
-    path = model_path("smollm2-135m-instruct")
-    model = AutoModelForCausalLM.from_pretrained(path, dtype="float32")
-    records: list[dict] = []
+    return rows
+
+
+def keep_logs(records: list[dict]):
+    """A callback that appends every log record to ``records``."""
+    from transformers import TrainerCallback
 
     class Keep(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             records.append(dict(logs or {}))
 
+    return Keep()
+
+
+def run_trl(chats: Path, out: Path, packing: bool) -> list[dict]:
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from ft_models import model_path
+
+    rows = chat_rows(chats)
+    path = model_path("smollm2-135m-instruct")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype="float32")
+    records: list[dict] = []
     args = SFTConfig(output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=BATCH, learning_rate=LR,
                      logging_steps=1, save_strategy="no", seed=0, max_length=CUTOFF, packing=packing,
                      gradient_checkpointing=False, bf16=False, use_cpu=True, report_to="none")
     lora = LoraConfig(r=RANK, lora_alpha=2 * RANK, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                         processing_class=AutoTokenizer.from_pretrained(path), peft_config=lora, callbacks=[Keep()])
+                         processing_class=AutoTokenizer.from_pretrained(path), peft_config=lora,
+                         callbacks=[keep_logs(records)])
     trainer.train()
     return records
 

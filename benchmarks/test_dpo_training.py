@@ -19,7 +19,7 @@ import pytest
 from synthetic_chats import conversation, sentence
 
 RUNNER = Path(__file__).with_name("dpo_train_runner.py")
-N_PAIRS = 96
+N_PAIRS = 40
 
 
 def write_pairs(path: Path, n: int, seed: int = 0) -> Path:

@@ -150,3 +150,30 @@ def test_sections_are_the_libraries_own_definitions(tmp_path):
         load_run_config(write(tmp_path, GOOD + "adapter:\n  dropout: 1.5\n"))
     with pytest.raises(FtError, match=r"adapter.init: Input should be 'default', 'gaussian', 'pissa' or 'olora'"):
         load_run_config(write(tmp_path, GOOD + "adapter:\n  init: pisa\n"))
+
+
+def keyword_parameters(func) -> set[str]:
+    import inspect
+
+    return {p.name for p in inspect.signature(func).parameters.values() if p.kind is p.KEYWORD_ONLY}
+
+
+def test_model_and_data_sections_are_the_loaders_parameters(tmp_path):
+    """A parameter added to load_model or build_dataset is a YAML key at once, with its default."""
+    import inspect
+
+    from ft_data import build_dataset
+    from ft_models import load_model
+    from ft_train.config import DataSection, ModelSection
+
+    assert set(ModelSection.model_fields) == keyword_parameters(load_model) - {"token", "head"} | {"source"}
+    files = {"train", "eval", "registry", "val_size"}
+    assert set(DataSection.model_fields) == keyword_parameters(build_dataset) - {"stage", "cache"} | files
+    defaults = {k: p.default for k, p in inspect.signature(build_dataset).parameters.items()}
+    assert all(DataSection.model_fields[k].default == defaults[k] for k in set(DataSection.model_fields) - files)
+    data = GOOD.replace("train:\n  output_dir", "  train_on: first\ntrain:\n  output_dir", 1)
+    with pytest.raises(FtError, match=r"data.train_on: Input should be 'all' or 'last' \(found 'first'\)"):
+        load_run_config(write(tmp_path, data))
+    model = GOOD.replace("  source: smollm2-135m-instruct", "  source: smollm2-135m-instruct\n  rope_scaling: ntk")
+    with pytest.raises(FtError, match=r"model.rope_scaling: Input should be 'linear', 'dynamic', 'yarn' or 'llama3'"):
+        load_run_config(write(tmp_path, model))

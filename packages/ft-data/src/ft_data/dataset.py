@@ -20,7 +20,7 @@ from ft_core import FtError, atomic_dir, atomic_write_text, check_file, did_you_
 from ft_data.loading import Loaded, load_records
 from ft_data.packing import pack_columns, pack_dataset
 from ft_data.quality import quality_counts
-from ft_data.records import no_answer, record_kind
+from ft_data.records import TRAIN_ON, no_answer, record_kind
 from ft_data.registry import DatasetSpec, load_spec
 from ft_data.stages import COLUMNAR, STAGES
 from ft_data.stages._common import DROPPED, TRUNCATED
@@ -126,9 +126,11 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
     """
     from datasets import load_from_disk
 
+    if cutoff_len < 1:
+        raise FtError(f"cutoff_len must be at least 1, found {cutoff_len}")
     if stage not in STAGES:
         raise FtError(f"unknown stage '{stage}'{did_you_mean(stage, STAGES)}; known: {', '.join(STAGES)}")
-    if train_on not in ("all", "last"):
+    if train_on not in TRAIN_ON:
         raise FtError(f"train_on must be 'all' or 'last', found {train_on!r}")
     fmt = ChatFormat.for_tokenizer(tokenizer, template, system=system, default_system=default_system) \
         if stage != "pt" else ChatFormat("", {})

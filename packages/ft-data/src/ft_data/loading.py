@@ -13,6 +13,8 @@ from ft_data.records import Record, no_answer, record_kind
 
 Conversation = list[dict[str, str]]
 
+ON_BAD_ROW = ("error", "skip")  # a bad row stops the run, or is skipped and counted
+
 
 def read_rows(path: str | Path, problems: list[str] | None = None) -> list[tuple[int, dict]]:
     """(row number, object) pairs from a ``.json`` list or a ``.jsonl`` file; rows count from 1.
@@ -110,7 +112,7 @@ def load_records(path: str | Path, format: str = "auto", *, on_bad_row: str = "e
     error naming the file, the row and the key, or with ``on_bad_row='skip'`` is skipped and
     listed in ``Loaded.skipped``.
     """
-    if on_bad_row not in ("error", "skip"):
+    if on_bad_row not in ON_BAD_ROW:
         raise FtError(f"on_bad_row must be 'error' or 'skip', found {on_bad_row!r}")
     path = Path(path)
     loaded = Loaded([])

@@ -20,6 +20,7 @@ Message = dict
 Record = dict
 RecordKind = Literal["conversation", "preference", "kto", "text", "prompt"]
 ROLES = ("system", "user", "assistant", "tool")
+TRAIN_ON = ("all", "last")  # which assistant turns carry labels
 
 
 def record_kind(record: Record) -> RecordKind:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ft_core import FtError, closest, did_you_mean, read_text
+from ft_data import build_dataset
 from ft_data.formats import CONVERTERS
-from ft_models import DEFAULT_MODEL, AdapterSpec, Quantization
+from ft_data.loading import ON_BAD_ROW
+from ft_data.records import TRAIN_ON
+from ft_models import DEFAULT_MODEL, AdapterSpec, Quantization, load_model
 from ft_models.adapters import ADAPTER_TYPES, LORA_INITS
 from ft_models.patches import ATTENTION, SCALINGS
 from ft_models.quantization import QUANT_TYPES
-from ft_train.sections import Number, choice, section_from
+from ft_train.sections import Number, choice, section_from, section_from_signature
 from ft_train.sections import Section as _Section
 
 log = logging.getLogger("ft_train")
@@ -24,15 +27,13 @@ AdapterSection = section_from(AdapterSpec, "AdapterSection", skip=("head",),
                               choices={"type": ADAPTER_TYPES, "init": LORA_INITS})
 
 
-class ModelSection(_Section):
-    source: str = DEFAULT_MODEL
-    dtype: str = "auto"
-    revision: str | None = None
-    trust_remote_code: bool = False
-    attention: choice(("auto", *ATTENTION)) = "auto"
-    quantization: QuantizationSection | None = None  # QLoRA: load the base 4- or 8-bit
-    context_length: int | None = Field(default=None, gt=0)  # beyond the trained length: RoPE scaling
-    rope_scaling: choice(SCALINGS) = "linear"
+# ``model:``: how ft_models.load_model loads the base (quantization: QLoRA's 4- or 8-bit base;
+# context_length beyond the trained length: RoPE scaling), and which model (``source``)
+ModelSection = section_from_signature(
+    load_model, "ModelSection", skip=("token", "head", "quantization"),
+    choices={"attention": ("auto", *ATTENTION), "rope_scaling": SCALINGS}, bounds={"context_length": {"gt": 0}},
+    doc="The base model: ``source`` and ft_models.load_model's options.",
+    source=(str, DEFAULT_MODEL), quantization=(QuantizationSection | None, None))
 
 
 class DataFile(_Section):
@@ -44,25 +45,28 @@ class DataFile(_Section):
     max_samples: int | None = Field(default=None, gt=0)  # at most this many rows of it
 
 
-class DataSection(_Section):
+class _DataFiles(_Section):
+    """Which rows: ``train`` files (and ``eval`` files, or ``val_size``), ``registry`` names."""
+
     train: list[DataFile] = Field(min_length=1)
     registry: str | None = None  # a dataset_info.json (LLaMA-Factory's format) naming datasets
     eval: list[DataFile] = []  # held-out files for eval loss (and perplexity for pt/sft)
     val_size: Number | None = Field(default=None, gt=0)  # or hold out this share (< 1) or count of rows
-    cutoff_len: int = Field(default=1024, gt=0)
-    template: str | None = None  # a named template instead of the tokenizer's own
-    system: str | None = None  # replaces every system message
-    default_system: str | None = None  # used when a conversation has none
-    train_on: Literal["all", "last"] = "all"  # assistant turns that carry labels
-    packing: bool = False
-    on_bad_row: Literal["error", "skip"] = "error"
-    num_proc: int | None = Field(default=None, gt=0)
 
     @field_validator("train", "eval", mode="before")
     @classmethod
     def _paths_as_files(cls, value: Any) -> Any:
         items = value if isinstance(value, list) else [value]
         return [{"path": v} if isinstance(v, str) else v for v in items]
+
+
+# ``data:``: the files, and how ft_data.build_dataset turns them into tokens (cutoff_len, template,
+# system, default_system, train_on, packing, on_bad_row, num_proc); ``stage`` comes from train:
+DataSection = section_from_signature(
+    build_dataset, "DataSection", skip=("stage", "cache"), base=_DataFiles,
+    choices={"train_on": TRAIN_ON, "on_bad_row": ON_BAD_ROW},
+    bounds={"cutoff_len": {"gt": 0}, "num_proc": {"gt": 0}},
+    doc="The data files and ft_data.build_dataset's options.")
 
 
 class TrainSection(BaseModel):

@@ -1,10 +1,12 @@
 """YAML sections built from the libraries' own definitions, so the two cannot drift: the
-``adapter:`` section is ft_models.AdapterSpec's fields, ``quantization:`` is Quantization's, the
-choices are the libraries' constants (attention, RoPE scalings, data formats)."""
+``adapter:`` section is ft_models.AdapterSpec's fields, ``quantization:`` is Quantization's,
+``model:`` is ft_models.load_model's keyword parameters, ``data:`` ft_data.build_dataset's; the
+choices are the libraries' constants (attention, RoPE scalings, data formats, train_on)."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import types
 import typing
 from collections.abc import Sequence
@@ -47,16 +49,33 @@ def _yaml_type(hint: Any) -> Any:
     return hint
 
 
-def section_from(cls: type, name: str, *, choices: dict[str, Sequence] | None = None, skip: Sequence[str] = (),
-                 doc: str | None = None) -> type[Section]:
-    """A strict YAML section with ``cls``'s (a dataclass) fields, types and defaults; ``choices``
-    narrows string fields to a library's allowed values."""
-    hints = typing.get_type_hints(cls)
+def _section(name: str, params: list[tuple[str, Any, Any]], *, choices: dict[str, Sequence] | None,
+             bounds: dict[str, dict] | None, base: type[Section], doc: str | None, **extra: Any) -> type[Section]:
     fields = {}
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        hint = choice(choices[f.name]) if choices and f.name in choices else _yaml_type(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        fields[f.name] = (hint, Field(default=list(default) if isinstance(default, tuple) else default))
-    return create_model(name, __base__=Section, __doc__=doc or cls.__doc__, **fields)
+    for key, hint, default in params:
+        hint = choice(choices[key]) if choices and key in choices else _yaml_type(hint)
+        limits = (bounds or {}).get(key, {})
+        fields[key] = (hint, Field(default=list(default) if isinstance(default, tuple) else default, **limits))
+    return create_model(name, __base__=base, __doc__=doc, **fields, **extra)
+
+
+def section_from(cls: type, name: str, *, choices: dict[str, Sequence] | None = None, skip: Sequence[str] = (),
+                 bounds: dict[str, dict] | None = None, doc: str | None = None) -> type[Section]:
+    """A strict YAML section with ``cls``'s (a dataclass) fields, types and defaults; ``choices``
+    narrows string fields to a library's allowed values, ``bounds`` adds ranges (``{"gt": 0}``)."""
+    hints = typing.get_type_hints(cls)
+    params = [(f.name, hints[f.name], f.default if f.default is not dataclasses.MISSING else f.default_factory())
+              for f in dataclasses.fields(cls) if f.name not in skip]
+    return _section(name, params, choices=choices, bounds=bounds, base=Section, doc=doc or cls.__doc__)
+
+
+def section_from_signature(func: Any, name: str, *, skip: Sequence[str] = (),
+                           choices: dict[str, Sequence] | None = None, bounds: dict[str, dict] | None = None,
+                           base: type[Section] = Section, doc: str | None = None, **extra: Any) -> type[Section]:
+    """A strict YAML section with the keyword-only parameters of ``func`` (their types and
+    defaults), less ``skip``; ``extra`` adds fields the library function does not have, as
+    pydantic's ``create_model`` takes them."""
+    hints = typing.get_type_hints(func)
+    params = [(p.name, hints[p.name], p.default) for p in inspect.signature(func).parameters.values()
+              if p.kind is p.KEYWORD_ONLY and p.name not in skip]
+    return _section(name, params, choices=choices, bounds=bounds, base=base, doc=doc, **extra)
