@@ -75,13 +75,8 @@ def run_trl(pairs: Path, out: Path) -> tuple[list[dict], int, int]:
                          train_dataset=Dataset.from_list(rows), processing_class=AutoTokenizer.from_pretrained(path),
                          peft_config=lora, callbacks=[Keep()])
     trainer.train()
-    data = trainer.train_dataset
-    names = data.column_names
-    prompt = "prompt_input_ids" if "prompt_input_ids" in names else None
-    if prompt:
-        tokens = _tokens(data, prompt, "chosen_input_ids", "rejected_input_ids")
-    else:  # TRL >= 1.x keeps prompt+completion rows: chosen_ids / rejected_ids hold the whole sequence
-        tokens = sum(len(c) + len(r) for c, r in zip(data["chosen_ids"], data["rejected_ids"], strict=True))
+    data = trainer.train_dataset  # TRL 1.16 keeps prompt_ids and the completions' ids apart
+    tokens = _tokens(data, "prompt_ids", "chosen_ids", "rejected_ids")
     return records, len(data), tokens
 
 

@@ -87,6 +87,12 @@ def test_pt_concatenates_with_eos_and_chunks(smol_tokenizer, tmp_path):
     assert data.dataset[0]["labels"] == blocks[0]
 
 
+def test_a_bare_path_is_a_file_of_detected_format(smol_tokenizer, tmp_path):
+    path = write(tmp_path, [{"messages": CHAT}])[0][0]
+    for source in (str(path), path):  # was read as a (path, format) pair: "data file / is a folder"
+        assert build_dataset(smol_tokenizer, [source], stage="sft").examples == 1
+
+
 def test_stage_needs_the_right_rows(smol_tokenizer, tmp_path):
     with pytest.raises(FtError, match=r"d.jsonl row 1: stage 'dpo' needs preference rows, found a conversation row"):
         build_dataset(smol_tokenizer, write(tmp_path, [{"messages": CHAT}]), stage="dpo")

@@ -42,6 +42,35 @@ def model():
     return peft
 
 
+def pair_batch(prompts, chosen, rejected, vocab=256, seed=0):
+    """TRL's DPO batch: [prompt + chosen rows..., prompt + rejected rows...], right-padded,
+    labels on the answers only."""
+    g = torch.Generator().manual_seed(seed)
+    rows, labelled = [], []
+    for answers in (chosen, rejected):
+        for i, (p, a) in enumerate(zip(prompts, answers, strict=True)):
+            prompt = torch.randint(3, vocab, (p,), generator=torch.Generator().manual_seed(100 + i))
+            rows.append(torch.cat([prompt, torch.randint(3, vocab, (a,), generator=g)]))
+            labelled.append(p)
+    width = max(len(r) for r in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)], mask[i, : len(r)] = r, 1
+    labels = ids.masked_fill(mask == 0, -100).masked_fill(torch.arange(width) < torch.tensor(labelled)[:, None], -100)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def test_pairs_share_their_prompt_in_one_piece():
+    batch = pair_batch([10, 4, 7], [3, 5, 2], [6, 1, 2])
+    layout = padding_free.shared_prompt_layout(batch["input_ids"], batch["attention_mask"], batch["labels"])
+    assert layout is not None and layout.width == (10 + 3) + (10 + 6) - 10 + 1  # pair 0: prompt once, both answers, 1 copy
+    assert layout.rows * layout.width < 6 * batch["input_ids"].size(1)
+    other = dict(batch, input_ids=batch["input_ids"].clone())
+    other["input_ids"][3, 0] += 1  # pair 0's rejected row starts with another prompt
+    assert padding_free.shared_prompt_layout(other["input_ids"], other["attention_mask"], other["labels"]) is None
+
+
 def forward(model, batch, packed: bool):
     handles = padding_free.install(model, pad_id=0) if packed else []
     try:
@@ -62,6 +91,21 @@ def test_log_probs_entropy_and_gradients_equal_the_padded_forward(model):
     torch.testing.assert_close(packed.log_probs, padded.log_probs, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(packed.entropy, padded.entropy, atol=1e-5, rtol=1e-4)
     assert packed.label_mask.tolist() == padded.label_mask.tolist()
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
+
+
+def test_shared_prompt_log_probs_and_gradients_equal_the_padded_forward(model):
+    batch = pair_batch([12, 5, 20, 9], [4, 9, 1, 6], [7, 2, 3, 11])
+    assert padding_free.shared_prompt_layout(batch["input_ids"], batch["attention_mask"], batch["labels"])
+    padded = forward(model, batch, packed=False)
+    lora = [p for p in model.parameters() if p.requires_grad]
+    want = torch.autograd.grad(padded.log_probs.sum(), lora)
+    packed = forward(model, batch, packed=True)
+    got = torch.autograd.grad(packed.log_probs.sum(), lora)
+    torch.testing.assert_close(packed.log_probs, padded.log_probs, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(packed.entropy, padded.entropy, atol=1e-5, rtol=1e-4)
+    assert packed.label_mask.tolist() == padded.label_mask.tolist() and padded.label_mask.sum() == 4 + 9 + 1 + 6 + 7 + 2 + 3 + 11
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
 

@@ -59,7 +59,7 @@ def _tokenizer_fingerprint(tokenizer) -> str:
 
 
 # (path, format), a registry entry, or canonical records already in memory (see ft_data.records)
-Source = tuple[str | Path, str] | DatasetSpec | list[dict]
+Source = tuple[str | Path, str] | str | Path | DatasetSpec | list[dict]
 
 
 def _source_files(source: Source) -> tuple[str, list[Path]]:
@@ -113,7 +113,8 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
                   template: str | None = None, system: str | None = None, default_system: str | None = None,
                   train_on: str = "all", on_bad_row: str = "error", num_proc: int | None = None,
                   packing: bool = False, cache: bool = True) -> TokenizedData:
-    """Tokenize ``(path, format)`` files, registry entries or lists of canonical records for
+    """Tokenize ``(path, format)`` files (or bare paths: format ``auto``), registry entries or lists
+    of canonical records for
     ``stage`` (pt, sft, rm, dpo, orpo, kto, ppo, grpo); every file is checked before any is read.
 
     ``packing`` (sft) packs examples into rows of ``cutoff_len`` tokens with restarting
@@ -126,6 +127,7 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
     """
     from datasets import load_from_disk
 
+    files = [(f, "auto") if isinstance(f, (str, Path)) else f for f in files]  # a bare path: format from the keys
     if cutoff_len < 1:
         raise FtError(f"cutoff_len must be at least 1, found {cutoff_len}")
     if stage not in STAGES:

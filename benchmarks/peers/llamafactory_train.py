@@ -1,0 +1,60 @@
+"""One LLaMA-Factory 0.9.5 LoRA SFT run (its own trainer, through ``run_exp``) with the settings of
+benchmarks/sft_train_runner.py; prints one JSON line. Runs inside the peer venv
+(setup_llamafactory.sh).
+
+    python llamafactory_train.py CHATS.jsonl MODEL_DIR OUT_DIR --packing none|packing|neat_packing
+
+Tokens are the non-padding input tokens the Trainer counted (``include_num_input_tokens_seen:
+non_padding``), the same count TRL and ft report.
+"""
+
+import argparse
+import json
+import resource
+from pathlib import Path
+
+CUTOFF, BATCH, RANK, LR = 512, 4, 16, 1e-4
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("chats")
+    parser.add_argument("model")
+    parser.add_argument("out")
+    parser.add_argument("--packing", choices=("none", "packing", "neat_packing"), default="none")
+    parser.add_argument("--template", default="smollm2")
+    args = parser.parse_args()
+
+    from llamafactory.train.tuner import run_exp
+    from transformers import TrainerCallback
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "dataset_info.json").write_text(json.dumps(
+        {"bench": {"file_name": str(Path(args.chats).resolve()), "formatting": "sharegpt"}}))
+    records: list[dict] = []
+
+    class Keep(TrainerCallback):
+        def on_log(self, a, state, control, logs=None, **kwargs):
+            records.append({**(logs or {}), "num_input_tokens_seen": state.num_input_tokens_seen})
+
+    config = {"model_name_or_path": args.model, "stage": "sft", "do_train": True, "finetuning_type": "lora",
+              "lora_rank": RANK, "lora_alpha": 2 * RANK, "lora_dropout": 0.0, "lora_target": "all",
+              "dataset": "bench", "dataset_dir": str(out), "template": args.template, "cutoff_len": CUTOFF,
+              "overwrite_cache": True, "preprocessing_num_workers": 1, "output_dir": str(out / "run"),
+              "per_device_train_batch_size": BATCH, "gradient_accumulation_steps": 1, "learning_rate": LR,
+              "num_train_epochs": 1.0, "lr_scheduler_type": "linear", "logging_steps": 1, "save_strategy": "no",
+              "bf16": False, "report_to": "none", "seed": 0, "disable_gradient_checkpointing": True,
+              "include_num_input_tokens_seen": "non_padding", "overwrite_output_dir": True,
+              "packing": args.packing == "packing", "neat_packing": args.packing == "neat_packing"}
+    run_exp(config, callbacks=[Keep()])
+    runtime = next(r["train_runtime"] for r in records if "train_runtime" in r)
+    tokens = max(r["num_input_tokens_seen"] for r in records)
+    losses = [r["loss"] for r in records if "loss" in r]
+    print(json.dumps({"tool": f"llamafactory-{args.packing}", "tokens": tokens, "seconds": runtime,
+                      "tokens_per_s": tokens / runtime, "steps": len(losses), "mean_loss": sum(losses) / len(losses),
+                      "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
+
+
+if __name__ == "__main__":
+    main()
