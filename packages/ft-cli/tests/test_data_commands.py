@@ -45,6 +45,21 @@ def test_validate_lists_every_bad_row_and_fails(tmp_path, data):
     assert runner.invoke(app, ["data", "validate", str(data)]).exit_code == 0
 
 
+def test_validate_takes_prompt_only_files_and_checks_a_stage(tmp_path, data):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"instruction": "a"}\n{"instruction": "b", "input": "c"}\n')
+    result = runner.invoke(app, ["data", "validate", str(prompts)])  # prompts only: what ppo and grpo read
+    assert result.exit_code == 0 and "2 good rows, 0 problems" in result.stdout
+    assert runner.invoke(app, ["data", "validate", str(prompts), "--stage", "grpo"]).exit_code == 0
+    result = runner.invoke(app, ["data", "validate", str(prompts), str(data), "--stage", "sft"])
+    assert result.exit_code == 1 and "20 good rows, 2 problems" in result.stdout
+    assert f"{prompts} row 2: missing key 'output' (rows without an answer serve only" in result.stderr
+    result = runner.invoke(app, ["data", "validate", str(data), "--stage", "dpo"])
+    assert "row 1: stage 'dpo' needs preference rows, found a conversation row" in result.stderr
+    result = runner.invoke(app, ["data", "validate", str(data), "--stage", "sftt"])
+    assert result.exit_code == 2 and "unknown stage 'sftt' (did you mean 'sft'?)" in result.stderr
+
+
 def test_registry_names_work(tmp_path, data, smol_dir):
     (tmp_path / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": data.name}}))
     result = runner.invoke(app, ["data", "preview", "mine", "-r", str(tmp_path / "dataset_info.json"), "-n", "1"])

@@ -11,8 +11,9 @@ from ft_data.dataset import Source
 from ft_data.loading import Loaded, load_records
 from ft_data.masking import Segments, assistant_segments
 from ft_data.quality import quality_counts
-from ft_data.records import record_kind
+from ft_data.records import no_answer, record_kind
 from ft_data.registry import DatasetSpec, load_spec
+from ft_data.stages import STAGES
 from ft_data.stages.pairwise import prompt_and_answer
 from ft_data.templates import ChatFormat
 
@@ -89,9 +90,14 @@ def length_stats(tokenizer, source: Source, *, cutoff: int = 1024, template: str
     return LengthStats(lengths, cutoff, loaded.skipped, **quality_counts(loaded.records))
 
 
-def validate(sources: Sequence[Source]) -> tuple[int, list[str]]:
+def validate(sources: Sequence[Source], stage: str | None = None) -> tuple[int, list[str]]:
     """(good rows, problems) over every row of every source; nothing stops at the first error:
-    a bad row, line or whole file is one problem each, and the next one is read."""
+    a bad row, line or whole file is one problem each, and the next one is read.
+
+    With ``stage``, rows that stage cannot train on are problems too. Without it, a row with no
+    answer is a problem where the same source has rows with answers (a forgotten ``output``);
+    a source of prompts only is what ppo and grpo read.
+    """
     good, problems = 0, []
     for source in sources:
         try:
@@ -99,6 +105,22 @@ def validate(sources: Sequence[Source]) -> tuple[int, list[str]]:
         except FtError as e:
             problems.append(str(e))
             continue
-        good += len(loaded.records)
-        problems += loaded.skipped
+        wrong = _wrong_kind(loaded, stage)
+        path = source.path if isinstance(source, DatasetSpec) else source[0] if isinstance(source, tuple) else source
+        problems += loaded.skipped + [f"{path} row {row}: {why}" for row, why in wrong]
+        good += len(loaded.records) - len(wrong)
     return good, problems
+
+
+def _wrong_kind(loaded: Loaded, stage: str | None) -> list[tuple[int, str]]:
+    kinds = [record_kind(r) for r in loaded.records]
+    prompts = kinds.count("prompt")
+    mixed = 0 < prompts < len(kinds) + len(loaded.skipped)
+    wrong = []
+    for row, record, kind in zip(loaded.rows, loaded.records, kinds, strict=True):
+        allowed = STAGES[stage][0] if stage else None
+        if kind == "prompt" and (mixed if allowed is None else "prompt" not in allowed):
+            wrong.append((row, no_answer(record)))
+        elif allowed is not None and kind not in allowed:
+            wrong.append((row, f"stage '{stage}' needs {' or '.join(allowed)} rows, found a {kind} row"))
+    return wrong

@@ -106,11 +106,17 @@ def _plot(lengths: list[int], cutoff: int, path: Path) -> None:
 @app.command()
 @friendly("data validate")
 def validate(sources: list[str] = typer.Argument(..., help="Data files or registry names."),
-             registry: Path = REGISTRY, format: str = FORMAT) -> None:
+             registry: Path = REGISTRY, format: str = FORMAT,
+             stage: str = typer.Option(None, "--stage", "-s", help="Also check the rows suit this training stage "
+                                       "(pt, sft, rm, dpo, orpo, kto, ppo, grpo).")) -> None:
     """Check every row of every source; list each bad row (file, row, key); exit 1 if any."""
+    from ft_core import FtError, did_you_mean
     from ft_data.inspect import validate as check
+    from ft_data.stages import STAGES
 
-    good, problems = check([_source(s, registry, format) for s in sources])
+    if stage is not None and stage not in STAGES:
+        raise FtError(f"--stage: unknown stage '{stage}'{did_you_mean(stage, STAGES)}; known: {', '.join(STAGES)}")
+    good, problems = check([_source(s, registry, format) for s in sources], stage)
     for problem in problems:
         typer.echo(problem, err=True)
     typer.echo(f"{good} good rows, {len(problems)} problems")
