@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ft_train.stages import padding_free
+from ft_train.stages import padding_free, plain_head
 
 
 def padded_batch(lengths, width, vocab=256, seed=0):
@@ -106,6 +106,30 @@ def test_shared_prompt_log_probs_and_gradients_equal_the_padded_forward(model):
     torch.testing.assert_close(packed.log_probs, padded.log_probs, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(packed.entropy, padded.entropy, atol=1e-5, rtol=1e-4)
     assert packed.label_mask.tolist() == padded.label_mask.tolist() and padded.label_mask.sum() == 4 + 9 + 1 + 6 + 7 + 2 + 3 + 11
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "padding-free"])
+def test_the_cpu_plain_head_gives_the_fused_heads_outputs(model, packed):
+    """TRL's fused head against the plain forward with the same fields computed from the logits
+    (alone, and under the padding-free hooks as the dpo stage installs them)."""
+    batch = pair_batch([12, 5, 20, 9], [4, 9, 1, 6], [7, 2, 3, 11])
+    fused = forward(model, batch, packed=packed)
+    lora = [p for p in model.parameters() if p.requires_grad]
+    want = torch.autograd.grad(fused.loss, lora)
+    handles = padding_free.install(model, pad_id=0) if packed else []
+    handles += plain_head.install(model)
+    try:
+        plain = model(**batch, fused_lm_head=True, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    got = torch.autograd.grad(plain.loss, lora)
+    for name in ("log_probs", "entropy"):
+        torch.testing.assert_close(getattr(plain, name), getattr(fused, name), atol=1e-4, rtol=1e-4)
+    assert plain.label_mask.tolist() == fused.label_mask.tolist()  # (the fixture's head has no is_top1)
+    torch.testing.assert_close(plain.loss, fused.loss, atol=1e-5, rtol=1e-5)
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
 

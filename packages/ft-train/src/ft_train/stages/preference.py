@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ft_data import PairwiseCollator
-from ft_train.stages import padding_free
+from ft_train.stages import padding_free, plain_head
 from ft_train.stages._stage import Stage
 from ft_train.stages.preference_loss import PreferenceConfig, PreferenceTrainer
-from ft_train.stages.sft import pad_id
+from ft_train.stages.sft import on_cpu, pad_id
 
 PAIR_COLUMNS = {"prompt_input_ids": "prompt_ids", "chosen_input_ids": "chosen_ids", "rejected_input_ids": "rejected_ids"}
 PLOTTED = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected")
@@ -76,6 +76,8 @@ def _dpo_trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimize
     args.padding_free = packed  # recorded as the user set it
     if packed:
         padding_free.install(trainer.model, pad_id(tokenizer))
+    if on_cpu(args):  # after padding_free: it packs first and unpacks last
+        plain_head.install(trainer.model)
     return trainer
 
 

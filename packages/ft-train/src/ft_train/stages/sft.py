@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ft_data import SFTCollator
 from ft_data.collators import PACKED_TOKENS
+from ft_train.stages import plain_head
 from ft_train.stages._stage import Stage
 
 
@@ -43,9 +44,18 @@ def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
             return result
 
     # Packed rows carry restarting position_ids and no attention mask; our collator keeps them so.
-    return PackedCountSFTTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
-                                 processing_class=tokenizer, data_collator=SFTCollator(pad_id(tokenizer)),
-                                 callbacks=callbacks, optimizers=(optimizer, None))
+    trainer = PackedCountSFTTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
+                                    processing_class=tokenizer, data_collator=SFTCollator(pad_id(tokenizer)),
+                                    callbacks=callbacks, optimizers=(optimizer, None))
+    if on_cpu(args):
+        plain_head.install(trainer.model)
+    return trainer
+
+
+def on_cpu(args) -> bool:
+    import torch
+
+    return bool(getattr(args, "use_cpu", False)) or not torch.cuda.is_available()
 
 
 SFT = Stage("sft", "sft", _config_class, _trainer, _defaults, perplexity=True)
