@@ -37,7 +37,7 @@ def model():
     config = AutoConfig.for_model("llama", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                                   num_attention_heads=4, num_key_value_heads=2, attn_implementation="sdpa")
     base = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    add_fused_lm_head(base, outputs=("log_probs", "entropy"))
+    add_fused_lm_head(base, outputs=("log_probs", "entropy", "mean_logits", "log_sum_sq_probs"))
     peft = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
     return peft
 
@@ -126,7 +126,7 @@ def test_the_cpu_plain_head_gives_the_fused_heads_outputs(model, packed):
         for h in handles:
             h.remove()
     got = torch.autograd.grad(plain.loss, lora)
-    for name in ("log_probs", "entropy"):
+    for name in ("log_probs", "entropy", "mean_logits", "log_sum_sq_probs"):  # dpo reads the last two
         torch.testing.assert_close(getattr(plain, name), getattr(fused, name), atol=1e-4, rtol=1e-4)
     assert plain.label_mask.tolist() == fused.label_mask.tolist()  # (the fixture's head has no is_top1)
     torch.testing.assert_close(plain.loss, fused.loss, atol=1e-5, rtol=1e-5)

@@ -23,9 +23,12 @@ def fused_fields(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=
     with torch.no_grad():
         entropy = -(logp.exp() * logp).sum(-1).masked_fill(~mask, 0)
         is_top1 = (logp.argmax(-1) == target) & mask
+        mean_logits = logits[:, :-1].float().mean(-1).masked_fill(~mask, 0)
+        log_sum_sq_probs = torch.logsumexp(2 * logp, dim=-1).masked_fill(~mask, 0)
     count = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
     return FusedCausalLMOutput(loss=-log_probs.sum() / count, log_probs=log_probs, entropy=entropy,
-                               is_top1=is_top1, label_mask=mask)
+                               log_sum_sq_probs=log_sum_sq_probs, mean_logits=mean_logits, is_top1=is_top1,
+                               label_mask=mask)
 
 
 def install(model) -> list:
