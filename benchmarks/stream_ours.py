@@ -2,10 +2,14 @@
 
     python benchmarks/stream_ours.py MODE MODEL_DIR SPLIT_DIR --prompt-ids IDS_JSON [--budget BYTES] [--cold]
 
-MODE: ``plain`` (transformers, in memory), ``read`` (the time to read the split's weight bytes
-once), ``ours`` (ft-stream under --budget). ``--cold`` evicts the split's files from the page
-cache (posix_fadvise DONTNEED on those files only) before the read, or before every generated
-token. Prints one JSON line like the peer runner (benchmarks/peers/stream_peer.py).
+MODE: ``plain`` (transformers, in memory: its weights stay memory-mapped from the safetensors
+file; ``--owned`` copies them into ordinary memory, as ft-stream does with resident layers),
+``read`` (the time to read the split's weight bytes once; with ``--budget``, only the files
+ft-stream streams under that budget: what it rereads per token), ``ours`` (ft-stream under
+--budget). ``--cold`` evicts the files from the page cache (posix_fadvise DONTNEED) before the
+read, or before every generated token; for ``ours`` the layer already read ahead for the next
+pass is dropped and evicted too. Peak RSS is the process's own (VmHWM). Prints one JSON line like
+the peer runner (benchmarks/peers/stream_peer.py).
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import time
 from pathlib import Path
 
 
-def evict(folder: Path) -> None:
-    for path in folder.glob("*.safetensors"):
+def evict(folder: Path, names: list[str] | None = None) -> None:
+    for path in (folder / n for n in names) if names is not None else folder.glob("*.safetensors"):
         fd = os.open(path, os.O_RDONLY)
         try:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
@@ -26,8 +30,28 @@ def evict(folder: Path) -> None:
             os.close(fd)
 
 
-def read_once(folder: Path) -> float:
-    files = sorted(folder.glob("*.safetensors"))
+def streamed_files(folder: Path, budget: int | None) -> list[str]:
+    """The layer files ft-stream rereads every pass under ``budget``."""
+    from ft_stream import LayerwiseModel
+
+    model = LayerwiseModel(folder, budget=budget, prefetch=1)
+    names = [model._layer_file[i] for i in range(len(model.layers)) if i not in model.resident]
+    model.close()
+    return names
+
+
+def drop_read_ahead(streamed) -> None:
+    """Wait for the layers read ahead, hand their pages back and forget them: the next pass reads
+    them again (cold, once evicted), as every other streamed layer."""
+    for future in streamed._pending.values():
+        future.result()
+    for i in list(streamed._pending):
+        streamed._mapped[streamed._layer_file[i]].release()
+    streamed._pending.clear()
+
+
+def read_once(folder: Path, names: list[str] | None = None) -> float:
+    files = [folder / n for n in names] if names is not None else sorted(folder.glob("*.safetensors"))
     view = memoryview(bytearray(8 << 20))  # 8 MB reads: the fastest chunk size measured here
     start = time.perf_counter()
     for path in files:
@@ -47,6 +71,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=None)
     parser.add_argument("--cold", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--owned", action="store_true")
     args = parser.parse_args()
 
     import torch
@@ -55,18 +80,24 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     if args.mode == "read":
+        names = streamed_files(args.split_dir, args.budget) if args.budget is not None else None
         if args.cold:
-            evict(args.split_dir)
-        seconds = read_once(args.split_dir)
-        print(json.dumps({"tool": f"read weights once ({'cold' if args.cold else 'warm'})", "seconds": seconds,
-                          "peak_rss_bytes": peak_rss_bytes()}))
+            evict(args.split_dir, names)
+        seconds = read_once(args.split_dir, names)
+        what = "all weights" if names is None else f"the {len(names)} streamed layers"
+        size = sum((args.split_dir / n).stat().st_size for n in names) if names is not None else None
+        print(json.dumps({"tool": f"read {what} once ({'cold' if args.cold else 'warm'})", "seconds": seconds,
+                          "bytes": size, "peak_rss_bytes": peak_rss_bytes()}))
         return
     ids = torch.tensor([json.loads(args.prompt_ids.read_text())])
     if args.mode == "plain":
         from transformers import AutoModelForCausalLM
 
         model = AutoModelForCausalLM.from_pretrained(args.model_dir, dtype=torch.bfloat16).eval()
-        tool = "transformers in memory"
+        if args.owned:  # out of the file mapping, into ordinary (transparent-huge-page) memory
+            for param in model.parameters():
+                param.data = param.data.clone()
+        tool = f"transformers in memory ({'owned' if args.owned else 'mapped'})"
     else:
         from ft_stream import LayerwiseModel
 
@@ -77,16 +108,21 @@ def main() -> None:
     if args.cold:  # every token's pass starts with the split's files out of the page cache
         from transformers import StoppingCriteriaList
 
+        def cold() -> None:
+            if args.mode == "ours":
+                drop_read_ahead(streamed)
+            evict(args.split_dir)
+
         class Evict:
             def __call__(self, input_ids, scores, **kwargs):
-                evict(args.split_dir)
+                cold()
                 return torch.zeros(input_ids.shape[0], dtype=torch.bool)
 
         original = model.generate
 
         def generate(*a, **kw):
             kw["stopping_criteria"] = StoppingCriteriaList([Evict(), *kw.get("stopping_criteria", [])])
-            evict(args.split_dir)
+            cold()
             return original(*a, **kw)
 
         model.generate = generate

@@ -6,13 +6,18 @@ benchmarks/sft_train_runner.py; prints one JSON line. Runs inside the peer venv
 
 Tokens are counted on LLaMA-Factory's own tokenized rows (``get_dataset``, unpacked: the tokens
 its examples hold, what ft and TRL count as non-padding tokens); the Trainer's
-``num_input_tokens_seen`` came back as -2**63 for its packed batches here.
+``num_input_tokens_seen`` came back as -2**63 for its packed batches here. LLaMA-Factory loads the
+model in bfloat16 on a CPU with bf16 support (``infer_optim_dtype``, even with ``bf16: false``) and
+keeps the LoRA weights in fp32: the other tools get the same.
 """
 
 import argparse
 import json
-import resource
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from rounds import peak_rss_gb  # noqa: E402
 
 CUTOFF, BATCH, RANK, LR = 512, 4, 16, 1e-4
 
@@ -70,7 +75,7 @@ def main() -> None:
     losses = [r["loss"] for r in records if "loss" in r]
     print(json.dumps({"tool": f"llamafactory-{args.packing}", "tokens": tokens, "seconds": runtime,
                       "tokens_per_s": tokens / runtime, "steps": len(losses), "mean_loss": sum(losses) / len(losses),
-                      "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
+                      "peak_rss_gb": peak_rss_gb(), "dtype": "bfloat16"}))
 
 
 if __name__ == "__main__":

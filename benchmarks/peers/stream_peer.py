@@ -11,7 +11,7 @@ Measured, after all setup (the peer's split folder is written under --work-dir f
   s_per_token    greedy decode with KV cache: (time of generate(N new tokens) - time of
                  generate(1 new token)) / (N - 1), both through the peer's own generate() with
                  do_sample=False, use_cache=True. Both calls pay the same prefill, so it cancels.
-  peak_rss_bytes resource.getrusage(RUSAGE_SELF).ru_maxrss * 1024 at the end. The one-off split
+  peak_rss_bytes: the process's own VmHWM at the end. The one-off split
                  (which rabbitllm does by loading the whole checkpoint) runs in a child process, so
                  it is not part of this number; accelerate's from_pretrained is (it is its load).
   tokens         the N generated token ids.
@@ -122,6 +122,14 @@ def generated_ids(out, prompt_len: int) -> list[int]:
     return [int(t) for t in sequences[0, prompt_len:]]
 
 
+def peak_rss_bytes() -> int:
+    """The process's own peak (VmHWM): ru_maxrss would carry the launching process's over exec."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("tool", choices=sorted(BUILDERS))
@@ -211,7 +219,7 @@ def main(argv=None) -> int:
         "version": tool_version,
         "prefill_s": prefill_s,
         "s_per_token": (t_many - t_one) / (n - 1),
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak_rss_bytes(),
         "tokens": tokens,
     }
     print(json.dumps(result), flush=True)

@@ -143,3 +143,28 @@ def test_plain_calls_pass_through(model):
         for h in handles:
             h.remove()
     assert out.logits.shape == (2, 5, 256)
+
+
+@pytest.mark.parametrize("keep", ["mask", "columns"])
+def test_the_plain_head_projects_only_positions_that_predict_a_label(model, keep, monkeypatch):
+    batch = pair_batch([12, 5, 20, 9], [4, 9, 1, 6], [7, 2, 3, 11])
+    want = forward(model, batch, packed=False)
+    monkeypatch.setattr(plain_head, "keeping", lambda m: keep)
+    seen = []
+    head = model.get_output_embeddings().register_forward_hook(lambda m, a, out: seen.append(out.shape))
+    handles = plain_head.install(model) + [head]
+    try:
+        got = model(**batch, fused_lm_head=True, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    labels = int((batch["labels"] != -100).sum())
+    # columns: the shortest prompt has 5 tokens and the longest row 23, so columns 4..21 of every row
+    assert seen == ([(labels, 256)] if keep == "mask" else [(8, 18, 256)])
+    for name in ("log_probs", "entropy", "mean_logits", "log_sum_sq_probs"):
+        torch.testing.assert_close(getattr(got, name), getattr(want, name), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(got.loss, want.loss, atol=1e-5, rtol=1e-5)
+
+
+def test_models_that_slice_logits_by_mask_are_told_so(model):
+    assert plain_head.keeping(model) == "mask"  # transformers 5.24's Llama: slice_logits_to_keep

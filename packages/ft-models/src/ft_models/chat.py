@@ -76,6 +76,7 @@ class ChatModel:
             batch = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         finally:
             tok.padding_side = side
+        batch = batch.to(self.model.device)  # a model on the GPU (4-bit, or streamed) takes its inputs there
         with torch.inference_mode():
             out = self.model.generate(**batch, pad_token_id=tok.pad_token_id, **self.options.generate_kwargs(tok))
         new_tokens = out[:, batch["input_ids"].shape[1]:]

@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 
 from ft_core import FtError, atomic_dir, atomic_write_text, check_output_dir, ft_home
+from ft_stream.compress import check_method
+from ft_stream.compress import compress as compress_tensors
 from ft_stream.layerfile import sha256_file
 from ft_stream.skeleton import build_skeleton, decoder_layers
 
@@ -30,8 +32,8 @@ def layer_file(i: int) -> str:
     return f"layer_{i:04d}.safetensors"
 
 
-def _fingerprint(folder: Path, dtype: torch.dtype | None) -> str:
-    digest = hashlib.sha256(f"{FORMAT}:{dtype}".encode())
+def _fingerprint(folder: Path, dtype: torch.dtype | None, compress: str | None = None) -> str:
+    digest = hashlib.sha256(f"{FORMAT}:{dtype}".encode() + (f":{compress}".encode() if compress else b""))
     for path in sorted(folder.iterdir()):
         if path.is_file() and (path.suffix == ".safetensors" or path.name == "config.json"):
             stat = path.stat()
@@ -102,9 +104,10 @@ def _tensor_groups(model, source: Path, prefixes: list[str]):
 
 
 def split(source: str | Path, out_dir: str | Path | None = None, *, dtype: torch.dtype | None = None,
-          progress: bool = True, force: bool = False) -> Path:
+          compress: str | None = None, progress: bool = True, force: bool = False) -> Path:
     """Split ``source`` (alias, folder, .gguf or hub id) into ``out_dir`` (default: under
-    ``$FT_HOME/stream``); an up-to-date split is reused. ``dtype`` converts the weights.
+    ``$FT_HOME/stream``); an up-to-date split is reused. ``dtype`` converts the weights;
+    ``compress="int8"`` stores the decoder layers' weight matrices as int8 (ft_stream.compress).
     ``out_dir`` must be new, empty or an earlier split (``force`` replaces anything else) and may
     not hold the source.
 
@@ -119,8 +122,9 @@ def split(source: str | Path, out_dir: str | Path | None = None, *, dtype: torch
 
     from ft_models import model_path
 
+    compress = check_method(compress)
     path = Path(model_path(str(source)))
-    fingerprint = _fingerprint(path, dtype)
+    fingerprint = _fingerprint(path, dtype, compress)
     out = Path(out_dir) if out_dir else ft_home() / "stream" / f"{path.name}-{fingerprint}"
     if is_complete(out, fingerprint):
         return out
@@ -133,12 +137,15 @@ def split(source: str | Path, out_dir: str | Path | None = None, *, dtype: torch
     with atomic_dir(out, force=force or out_dir is None, sources=[path], made_by="ft stream split") as tmp:
         for name, keys in tqdm(groups.items(), desc=f"splitting {path.name}", unit="file", disable=not progress):
             tensors = {k: (t.to(dtype) if dtype else t).contiguous() for k, t in read(keys).items()}
-            save_file(tensors, tmp / name)
             dtypes |= {str(t.dtype) for t in tensors.values() if t.is_floating_point()}
+            dense = sum(t.numel() * t.element_size() for t in tensors.values())  # in memory, once rebuilt
             kind = "rest" if name == REST else "layer"
+            if compress and kind == "layer":
+                tensors = compress_tensors(tensors, compress)
+            save_file(tensors, tmp / name)
             files.append({"name": name, "kind": kind, "layer": None if kind == "rest" else int(name[6:10]),
-                          "bytes": (tmp / name).stat().st_size, "sha256": sha256_file(tmp / name),
-                          "tensors": len(tensors)})
+                          "bytes": (tmp / name).stat().st_size, "dense_bytes": dense,
+                          "sha256": sha256_file(tmp / name), "tensors": len(tensors)})
         for pattern in _SIDE_FILES:
             for side in path.glob(pattern):
                 if side.name not in ("model.safetensors.index.json", MANIFEST, "ft-converted.json"):
@@ -146,7 +153,8 @@ def split(source: str | Path, out_dir: str | Path | None = None, *, dtype: torch
         stored = {f["name"]: f for f in files}
         manifest = {"format": FORMAT, "model_type": config.model_type, "architecture": type(skeleton).__name__,
                     "num_layers": len(prefixes), "layer_prefixes": prefixes,
-                    "dtype": "/".join(sorted(dtypes)), "source": str(source), "source_path": str(path.resolve()),
+                    "dtype": "/".join(sorted(dtypes)), "compress": compress, "source": str(source),
+                    "source_path": str(path.resolve()),
                     "source_fingerprint": fingerprint, "transformers": metadata.version("transformers"),
                     "ft_stream": metadata.version("ft-stream"),
                     "files": [stored[layer_file(i)] for i in range(len(prefixes))] + [stored[REST]]}

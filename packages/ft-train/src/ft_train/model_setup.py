@@ -51,6 +51,12 @@ def save_initial_adapter(model, folder: Path) -> None:
         config.init_lora_weights = init
 
 
+def _on_cpu(args) -> bool:
+    import torch
+
+    return bool(getattr(args, "use_cpu", False)) or not torch.cuda.is_available()
+
+
 def trainable_model(config: RunConfig, args, head: str = "causal"):
     """(model, optimizer or None): the base with its adapter, seeded so a resume rebuilds the same
     start (PiSSA's randomized SVD too); LoRA+ gets its own optimizer."""
@@ -67,6 +73,10 @@ def trainable_model(config: RunConfig, args, head: str = "causal"):
         if processes.is_main_process:  # one process writes it, the others wait for it
             save_initial_adapter(model, Path(config.train.output_dir) / INITIAL_ADAPTER)
         processes.wait_for_everyone()
+    if _on_cpu(args):
+        from ft_train.stages import lora_compute
+
+        lora_compute.install(model)  # a bf16 base's LoRA branch in bf16 (fp32 weights kept): no-op on fp32
     optimizer = adapter_optimizer(model, spec, lr=args.learning_rate, weight_decay=args.weight_decay) \
         if spec.loraplus_ratio else None
     trainable, total = trainable_parameters(model)

@@ -40,6 +40,23 @@ def _loop(chat, system: str | None) -> None:
         typer.echo(f"assistant> {answer}")
 
 
+def _streamed_chat(model: str, adapter: str | None, budget: str, options):
+    from transformers import AutoTokenizer
+
+    from ft_core import FtError
+    from ft_models import ChatModel
+    from ft_stream import LayerwiseModel
+    from ft_stream.layerwise import resolve_device
+
+    if adapter:
+        raise FtError("--stream-budget streams a plain model; merge the adapter first (`ft export "
+                      f"{adapter} --out OUT`) and chat with OUT")
+    on_gpu = resolve_device("auto").type == "cuda"
+    streamed = LayerwiseModel.from_source(model, budget=None if on_gpu else budget,
+                                          gpu_budget=budget if on_gpu else None, progress=True)
+    return ChatModel(AutoTokenizer.from_pretrained(streamed.folder), streamed.model, options)
+
+
 @friendly("chat")
 def chat(
     model: str = typer.Option(None, "--model", "-m", help="Alias, folder, .gguf or hub id [default: the adapter's "
@@ -52,15 +69,23 @@ def chat(
     top_p: float = TOP_P,
     repetition_penalty: float = REPETITION_PENALTY,
     stop: list[str] = STOP,
+    stream_budget: str = typer.Option(None, help="Stream the model one layer at a time within this memory, e.g. "
+                                      "2GB (ft-stream: for models larger than memory; on a GPU, its GPU budget)."),
 ) -> None:
-    """Chat with a model, optionally with a trained adapter."""
+    """Chat with a model, optionally with a trained adapter.
+
+    Example: ft chat -p "What is the capital of France?"
+    """
     from transformers.utils import logging as hf_logging
 
     from ft_models import ChatModel
 
     hf_logging.disable_progress_bar()  # loading bars would interleave with the conversation
     options = generation_options(max_new_tokens, temperature, top_p, repetition_penalty, stop)
-    session = ChatModel.load(model or base_of(adapter), adapter=adapter, options=options)
+    if stream_budget is not None:
+        session = _streamed_chat(model or base_of(adapter), adapter, stream_budget, options)
+    else:
+        session = ChatModel.load(model or base_of(adapter), adapter=adapter, options=options)
     if prompt is None:
         _loop(session, system)
         return

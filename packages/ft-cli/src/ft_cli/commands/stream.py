@@ -30,12 +30,22 @@ def _dtype(name: str):
     return resolve_dtype(name)
 
 
-def _open(model: str | None, budget: str | None, dtype: str, prefetch: int):
+COMPRESS_HELP = "Store the decoder layers as int8 (one scale per output row): half the bytes to read."
+
+
+DEVICE_HELP = "auto (the GPU where there is one), cpu, cuda or cuda:N."
+GPU_BUDGET_HELP = "GPU memory for weights, KV cache and buffers, e.g. 4GiB [default: 90% of what is free]."
+CPU_BUDGET_HELP = "On a GPU: pinned RAM for layers, e.g. 16GB [default: half the available RAM]."
+
+
+def _open(model: str | None, budget: str | None, dtype: str, prefetch: int, compress: str | None = None,
+          device: str = "auto", gpu_budget: str | None = None, cpu_budget: str | None = None):
     from ft_models import DEFAULT_MODEL
     from ft_stream import LayerwiseModel
 
     return LayerwiseModel.from_source(model or DEFAULT_MODEL, budget=budget, dtype=_dtype(dtype), prefetch=prefetch,
-                                      progress=True)
+                                      progress=True, compress=compress, device=device, gpu_budget=gpu_budget,
+                                      cpu_budget=cpu_budget)
 
 
 @app.command("split")
@@ -44,13 +54,17 @@ def split_command(
     model: str = typer.Argument(None, help=MODEL_HELP),
     out: str = typer.Argument(None, help="Output folder [default: under $FT_HOME/stream]."),
     dtype: str = typer.Option("keep", help=DTYPE_HELP),
+    compress: str = typer.Option(None, help=COMPRESS_HELP + " [choices: int8]"),
     force: bool = typer.Option(False, "--force", help="Replace OUT even if it holds files ft did not write."),
 ) -> None:
-    """Split MODEL into one safetensors file per decoder layer with a checksummed manifest."""
+    """Split MODEL into one safetensors file per decoder layer with a checksummed manifest.
+
+    Example: ft stream split smollm2-135m-instruct --compress int8
+    """
     from ft_models import DEFAULT_MODEL
     from ft_stream import split
 
-    folder = split(model or DEFAULT_MODEL, out, dtype=_dtype(dtype), force=force)
+    folder = split(model or DEFAULT_MODEL, out, dtype=_dtype(dtype), compress=compress, force=force)
     typer.echo(str(folder))
 
 
@@ -68,15 +82,22 @@ def generate(
     stop: list[str] = STOP,
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     prefetch: int = typer.Option(1, help="Layers read ahead on a background thread."),
+    compress: str = typer.Option(None, help=COMPRESS_HELP + " Used when MODEL is split here [choices: int8]."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    gpu_budget: str = typer.Option(None, help=GPU_BUDGET_HELP),
+    cpu_budget: str = typer.Option(None, help=CPU_BUDGET_HELP),
 ) -> None:
-    """Answer PROMPT with MODEL streamed under BUDGET (same options and text as `ft chat`)."""
+    """Answer PROMPT with MODEL streamed under BUDGET (same options and text as `ft chat`).
+
+    Example: ft stream generate smollm2-135m-instruct -p "Hi" --budget 200MB
+    """
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     from ft_models import ChatModel
 
     hf_logging.disable_progress_bar()
-    streamed = _open(model, budget, dtype, prefetch)
+    streamed = _open(model, budget, dtype, prefetch, compress, device, gpu_budget, cpu_budget)
     options = generation_options(max_new_tokens, temperature, top_p, repetition_penalty, stop)
     chat = ChatModel(AutoTokenizer.from_pretrained(streamed.folder), streamed.model, options)
     typer.echo(chat.reply(opening(system, prompt)))
@@ -93,15 +114,22 @@ def bench(
     dtype: str = typer.Option("keep", help=DTYPE_HELP),
     prefetch: int = typer.Option(1, help="Layers read ahead on a background thread."),
     compare: bool = typer.Option(False, help="Also time the model fully in memory (it must fit)."),
+    compress: str = typer.Option(None, help=COMPRESS_HELP + " Used when MODEL is split here [choices: int8]."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    gpu_budget: str = typer.Option(None, help=GPU_BUDGET_HELP),
+    cpu_budget: str = typer.Option(None, help=CPU_BUDGET_HELP),
 ) -> None:
-    """Prefill time, seconds per token and peak memory of MODEL streamed under BUDGET."""
+    """Prefill time, seconds per token and peak memory of MODEL streamed under BUDGET.
+
+    Example: ft stream bench smollm2-135m-instruct --budget 150MB --compare
+    """
     import torch
 
     from ft_stream.bench import time_generation
 
-    streamed = _open(model, budget, dtype, prefetch)
+    streamed = _open(model, budget, dtype, prefetch, compress, device, gpu_budget, cpu_budget)
     torch.manual_seed(0)
-    ids = torch.randint(10, streamed.config.vocab_size, (1, prompt_tokens))
+    ids = torch.randint(10, streamed.config.vocab_size, (1, prompt_tokens)).to(streamed.device)
     streamed.forward(ids[:, :2])  # the first pass reads and checks every file
     result = time_generation(streamed.model, ids, new_tokens)
     typer.echo(f"streamed ({len(streamed.resident)}/{len(streamed.layers)} layers resident): {result.summary()}")
@@ -112,7 +140,7 @@ def bench(
         from ft_models import model_path
 
         source = model_path(streamed.manifest.get("source_path") or streamed.manifest["source"])
-        plain = AutoModelForCausalLM.from_pretrained(source, dtype=streamed.dtype).eval()
+        plain = AutoModelForCausalLM.from_pretrained(source, dtype=streamed.dtype).eval().to(streamed.device)
         baseline = time_generation(plain, ids, new_tokens)
         typer.echo(f"in memory: {baseline.summary()}")
         typer.echo(f"ratio: prefill {result.prefill_s / baseline.prefill_s:.2f}x, "

@@ -1,0 +1,252 @@
+"""ft-stream on one GPU, one command, one JSON file (``$OUT/stream_gpu.json``):
+
+1. correctness: small random bf16 models of llama, qwen2, gemma2, mixtral and qwen2_moe, streamed
+   with layers in all three tiers (GPU, pinned RAM, disk), against the same model wholly on the
+   GPU: the largest logit difference (tolerance: 0.05, bf16 with the same kernels should give
+   ~0) and 32 greedy tokens (eos off) equal;
+2. the host link: pinned and pageable host-to-device copy bandwidth;
+3. a Llama-2-7B-shape model (random bf16, 13.5 GB), 32-token prompt, greedy, KV cache: wholly on
+   the GPU; accelerate's CPU offload (``device_map="auto"``, 4 GiB of GPU); ft-stream with a 4 GiB
+   GPU budget and the other layers in pinned RAM, bf16 and int8; with a 2 GiB CPU budget and a
+   cold page cache (its streamed files evicted before every token) against the cold read of
+   those bytes; a 512-token prefill. Floors and ratios as in issue 11.
+
+    bash benchmarks/gpu/stream_check.sh      # installs .gpu/wheels, runs this, writes $OUT
+
+``--quick`` skips the 7B part (minutes of disk writes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ARCHS = {
+    "llama": dict(model_type="llama"),
+    "qwen2": dict(model_type="qwen2"),
+    "gemma2": dict(model_type="gemma2", head_dim=64, query_pre_attn_scalar=64, sliding_window=64),
+    "mixtral": dict(model_type="mixtral", num_local_experts=4, num_experts_per_tok=2),
+    "qwen2_moe": dict(model_type="qwen2_moe", num_experts=4, num_experts_per_tok=2, moe_intermediate_size=256,
+                      shared_expert_intermediate_size=256),
+}
+
+
+def small_config(model_type: str, **extra):
+    from transformers import AutoConfig
+
+    base = dict(vocab_size=4096, hidden_size=512, intermediate_size=1024, num_hidden_layers=8,
+                num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=1024, tie_word_embeddings=False)
+    return AutoConfig.for_model(model_type, **{**base, **extra})
+
+
+def stamp_tokens(model, ids, new_tokens: int):
+    from ft_stream.bench import time_generation
+
+    result = time_generation(model, ids, new_tokens)
+    return {"prefill_s": result.prefill_s, "s_per_token": result.s_per_token, "tokens": result.tokens}
+
+
+def correctness(work: Path) -> dict:
+    from transformers import AutoModelForCausalLM
+
+    from ft_stream import LayerwiseModel, split
+
+    out = {}
+    for name, spec in ARCHS.items():
+        try:
+            spec = dict(spec)
+            torch.manual_seed(0)
+            config = small_config(spec.pop("model_type"), **spec)
+            folder = work / name
+            AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).save_pretrained(folder)
+            split_dir = split(folder, work / f"{name}-split", progress=False)
+            files = json.loads((split_dir / "manifest.json").read_text())["files"]
+            layer, rest = max(f["bytes"] for f in files if f["kind"] == "layer"), files[-1]["bytes"]
+            plain = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).cuda().eval()
+            ids = torch.randint(10, 4000, (1, 24), generator=torch.Generator().manual_seed(1)).cuda()
+            streamed = LayerwiseModel(split_dir, device="cuda", context=128, prefill_chunk=64,
+                                      gpu_budget=rest + 3 * layer + 64 * 2**20, cpu_budget=4 * layer)
+            with torch.inference_mode():
+                want = plain(input_ids=ids).logits.float()
+            got = streamed.forward(ids).float()
+            kw = dict(max_new_tokens=32, min_new_tokens=32, do_sample=False, pad_token_id=0)
+            same = streamed.generate(ids, **kw).tolist() == plain.generate(ids, **kw).tolist()
+            diff = float((got - want).abs().max())
+            out[name] = {"tiers": streamed.tiers.summary(), "max_abs_logit_diff": diff, "tolerance": 0.05,
+                         "greedy_32_equal": same, "ok": same and diff <= 0.05}
+            streamed.close()
+            del plain
+            torch.cuda.empty_cache()
+        except Exception as e:  # noqa: BLE001  (one architecture failing must not hide the others)
+            out[name] = {"ok": False, "error": f"{type(e).__name__}: {e}"[:500]}
+    return out
+
+
+def bandwidth() -> dict:
+    n = 1 << 30
+    result = {}
+    for pinned in (True, False):
+        host = torch.empty(n, dtype=torch.uint8, pin_memory=pinned)
+        dev = torch.empty(n, dtype=torch.uint8, device="cuda")
+        dev.copy_(host, non_blocking=pinned)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(3):
+            dev.copy_(host, non_blocking=pinned)
+        torch.cuda.synchronize()
+        result["pinned_gb_s" if pinned else "pageable_gb_s"] = 3 * n / (time.perf_counter() - start) / 1e9
+    return result
+
+
+def evict(paths) -> None:
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def cold_read(paths) -> float:
+    evict(paths)
+    view = memoryview(bytearray(8 << 20))
+    start = time.perf_counter()
+    for path in paths:
+        with open(path, "rb", buffering=0) as f:
+            while f.readinto(view):
+                pass
+    return time.perf_counter() - start
+
+
+def bench_7b(work: Path, new_tokens: int) -> dict:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from ft_stream import LayerwiseModel, split
+
+    config = AutoConfig.for_model("llama", vocab_size=32000, hidden_size=4096, intermediate_size=11008,
+                                  num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
+                                  max_position_embeddings=4096, tie_word_embeddings=False)
+    folder = work / "llama-7b"
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).eval()
+    ids = torch.randint(10, 32000, (1, 32), generator=torch.Generator().manual_seed(0)).cuda()
+    long_ids = torch.randint(10, 32000, (1, 512), generator=torch.Generator().manual_seed(1)).cuda()
+    rows: dict = {"whole_gpu": stamp_tokens(model, ids, new_tokens)}
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        model(input_ids=long_ids, use_cache=False, logits_to_keep=1)
+    torch.cuda.synchronize()
+    rows["whole_gpu"]["prefill_512_s"] = time.perf_counter() - start
+    model.save_pretrained(folder, max_shard_size="4GB")
+    del model
+    torch.cuda.empty_cache()
+    reference = rows["whole_gpu"]["tokens"]
+    plain_split = split(folder, work / "split-bf16", progress=False)
+    int8_split = split(folder, work / "split-int8", compress="int8", progress=False)
+
+    def ours(folder: Path, cpu_budget: str, cold: bool = False) -> dict:
+        streamed = LayerwiseModel(folder, device="cuda", gpu_budget="4GiB", cpu_budget=cpu_budget, context=256)
+        disk = [folder / streamed._layer_file[i] for i in sorted(streamed.tiers.disk)]
+        streamed.forward(ids[:, :2])  # the first pass reads and checks the files
+        row = {"tiers": streamed.tiers.summary(),
+               "streamed_bytes": sum(streamed._bytes(streamed._layer_file[i]) for i in range(len(streamed.layers))
+                                     if i not in streamed.tiers.device)}
+        if cold:
+            from transformers import StoppingCriteriaList
+
+            class Evict:
+                def __call__(self, input_ids, scores, **kwargs):
+                    for future in streamed._pending.values():
+                        future.result()
+                    streamed._pending.clear()
+                    evict(disk)
+                    return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+            evict(disk)
+            start = time.perf_counter()
+            streamed.generate(ids, max_new_tokens=4, min_new_tokens=4, do_sample=False,
+                              stopping_criteria=StoppingCriteriaList([Evict()]))
+            row["s_per_token"] = (time.perf_counter() - start) / 4
+            row["cold_read_s"] = cold_read(disk)
+            row["disk_bytes"] = sum(p.stat().st_size for p in disk)
+        else:
+            row.update(stamp_tokens(streamed.model, ids, new_tokens))
+            row["same_tokens"] = row["tokens"] == reference
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            streamed.prefill(long_ids)
+            torch.cuda.synchronize()
+            row["prefill_512_s"] = time.perf_counter() - start
+        row["peak_gpu_gb"] = torch.cuda.max_memory_allocated() / 1e9
+        streamed.close()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        return row
+
+    rows["ft_pinned_bf16"] = ours(plain_split, "100GB")
+    rows["ft_pinned_int8"] = ours(int8_split, "100GB")
+    rows["ft_cold_2gib"] = ours(plain_split, "2GiB", cold=True)
+    offload = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16, device_map="auto",
+                                                   max_memory={0: "4GiB", "cpu": "120GiB"}).eval()
+    rows["accelerate_offload"] = stamp_tokens(offload, ids, max(4, new_tokens // 4))
+    rows["accelerate_offload"]["same_tokens"] = rows["accelerate_offload"]["tokens"] == \
+        reference[: len(rows["accelerate_offload"]["tokens"])]
+    del offload
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "out")))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/ft-stream-gpu"))
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--new-tokens", type=int, default=12)
+    args = parser.parse_args()
+    assert torch.cuda.is_available(), "no CUDA device"
+    from importlib.metadata import version
+
+    import transformers
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report: dict = {"device": torch.cuda.get_device_name(0), "python": platform.python_version(),
+                    "versions": {p: version(p) for p in ("torch", "transformers", "accelerate", "ft-stream")},
+                    "transformers": transformers.__version__}
+    t0 = time.perf_counter()
+    report["correctness"] = correctness(args.work)
+    report["bandwidth"] = bandwidth()
+    print(json.dumps(report, indent=1), flush=True)
+    if not args.quick:
+        rows = bench_7b(args.work, args.new_tokens)
+        whole = rows["whole_gpu"]["s_per_token"]
+        pinned = report["bandwidth"]["pinned_gb_s"] * 1e9
+        ratios = {}
+        for name in ("ft_pinned_bf16", "ft_pinned_int8"):
+            floor = max(whole, rows[name]["streamed_bytes"] / pinned)
+            ratios[f"{name}_vs_floor"] = rows[name]["s_per_token"] / floor
+            ratios[f"accelerate_vs_{name}"] = rows["accelerate_offload"]["s_per_token"] / rows[name]["s_per_token"]
+        ratios["int8_vs_bf16"] = rows["ft_pinned_int8"]["s_per_token"] / rows["ft_pinned_bf16"]["s_per_token"]
+        cold = rows["ft_cold_2gib"]
+        ratios["cold_vs_cold_read"] = cold["s_per_token"] / cold["cold_read_s"]
+        transfer = rows["ft_pinned_bf16"]["streamed_bytes"] / pinned
+        ratios["prefill_512_vs_floor"] = rows["ft_pinned_bf16"]["prefill_512_s"] / \
+            (rows["whole_gpu"]["prefill_512_s"] + transfer)
+        report["llama_7b"] = rows
+        report["ratios"] = ratios
+    report["seconds"] = time.perf_counter() - t0
+    (args.out / "stream_gpu.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps({k: report[k] for k in report if k != "llama_7b"}, indent=1))
+    sys.exit(0 if all(r.get("ok") for r in report["correctness"].values()) else 1)
+
+
+if __name__ == "__main__":
+    main()
