@@ -26,6 +26,14 @@ def ft_home(tmp_path_factory):
         os.environ["FT_HOME"] = old
 
 
+@pytest.fixture(autouse=True)
+def stream_on_the_cpu(request, monkeypatch):
+    """ft-stream's ``device="auto"`` means the CPU in every test not marked ``gpu``: the CPU tests
+    check CPU budgets and plans, also on a machine that has a GPU."""
+    if "gpu" not in request.keywords:
+        monkeypatch.setenv("FT_STREAM_DEVICE", "cpu")
+
+
 @pytest.fixture(scope="session")
 def smol_dir(ft_home):
     """The embedded SmolLM2-135M-Instruct, converted to a safetensors folder (once a session)."""

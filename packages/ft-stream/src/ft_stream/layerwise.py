@@ -10,6 +10,7 @@ are memory-mapped views (no copy) that a prefetch thread faults in while the pre
 from __future__ import annotations
 
 import math
+import os
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -60,12 +61,15 @@ def format_size(n: float, up: bool = False) -> str:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto``: the first CUDA device where there is one, else the CPU.
+    """``auto``: ``$FT_STREAM_DEVICE`` where set, else the first CUDA device where there is one,
+    else the CPU.
 
     Example:
         >>> resolve_device("cpu")
         device(type='cpu')
     """
+    if str(device) == "auto":
+        device = os.environ.get("FT_STREAM_DEVICE", "auto")
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
@@ -128,8 +132,9 @@ class LayerwiseModel:
     of ``context`` tokens and a ``prefill_chunk``-token prefill stay on the GPU; the next ones wait
     in pinned RAM up to ``cpu_budget``; the others are read from disk each pass. Both budgets
     default to what the machine has free. Streamed layers go through reused device buffers, copied
-    on their own CUDA stream while the previous layer computes (``ft_stream.transfer``). On the CPU,
-    ``budget`` (or ``cpu_budget``) is the one budget, as before.
+    on their own CUDA stream while the previous layer computes (``ft_stream.transfer``); there
+    ``budget`` stands for ``gpu_budget`` when that is not given. On the CPU, ``budget`` (or
+    ``cpu_budget``) is the one budget, as before. ``$FT_STREAM_DEVICE`` overrides ``auto``.
 
     Example:
         >>> model = LayerwiseModel.from_source("smollm2-135m-instruct", budget="200MB")  # doctest: +SKIP
@@ -168,7 +173,7 @@ class LayerwiseModel:
         self.prefill_chunk = prefill_chunk
         self._load_rest()
         if self.device.type != "cpu" or _tiered:  # _tiered: tests run the GPU path on the CPU
-            self._stream_on_device(gpu_budget, cpu_budget, context, progress)
+            self._stream_on_device(budget if gpu_budget is None else gpu_budget, cpu_budget, context, progress)
             return
         self.tiers = None
         self.resident = self._plan(budget if cpu_budget is None else cpu_budget)

@@ -46,14 +46,11 @@ def _streamed_chat(model: str, adapter: str | None, budget: str, options):
     from ft_core import FtError
     from ft_models import ChatModel
     from ft_stream import LayerwiseModel
-    from ft_stream.layerwise import resolve_device
 
     if adapter:
         raise FtError("--stream-budget streams a plain model; merge the adapter first (`ft export "
                       f"{adapter} --out OUT`) and chat with OUT")
-    on_gpu = resolve_device("auto").type == "cuda"
-    streamed = LayerwiseModel.from_source(model, budget=None if on_gpu else budget,
-                                          gpu_budget=budget if on_gpu else None, progress=True)
+    streamed = LayerwiseModel.from_source(model, budget=budget, progress=True)  # on a GPU: its GPU budget
     return ChatModel(AutoTokenizer.from_pretrained(streamed.folder), streamed.model, options)
 
 

@@ -49,25 +49,7 @@ def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
                                     callbacks=callbacks, optimizers=(optimizer, None))
     if on_cpu(args):
         plain_head.install(trainer.model)
-        attend_packed_rows_alone(trainer.model, data.dataset)
     return trainer
-
-
-def attend_packed_rows_alone(model, rows) -> bool:
-    """On the CPU, packed rows (``position_ids``, no mask) get ft-models' per-sequence attention
-    instead of sdpa over a block-diagonal mask (the same values, a fraction of the work). CUDA runs
-    keep their choice (flash varlen where installed); so does an attention the user forced."""
-    import logging
-
-    from ft_models.packed_attention import register
-
-    choice = getattr(model, "ft_attention", None)
-    chosen = choice is not None and choice.name == "sdpa" and choice.reason != "requested"
-    if not chosen or model.config._attn_implementation != "sdpa" or "position_ids" not in rows.column_names:
-        return False
-    model.set_attn_implementation(register())
-    logging.getLogger("ft_train").info("attention: each packed sequence on its own (sdpa per sequence, CPU)")
-    return True
 
 
 def on_cpu(args) -> bool:
