@@ -59,6 +59,18 @@ def tiny_config(model_type: str = "llama", **overrides):
     return AutoConfig.for_model(model_type, **base)
 
 
+@pytest.fixture
+def tiny_dir(tmp_path):
+    """A saved 4-layer tiny random Llama (untied head), fresh for each test: tests may touch its files."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(tiny_config(num_hidden_layers=4, tie_word_embeddings=False))
+    model.save_pretrained(tmp_path / "model")
+    return tmp_path / "model"
+
+
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory):
     """A saved tiny random Llama folder (untied head, fp32)."""

@@ -28,6 +28,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from stream_ours import evict, read_once  # noqa: E402
+
 ARCHS = {
     "llama": dict(model_type="llama"),
     "qwen2": dict(model_type="qwen2"),
@@ -105,24 +108,9 @@ def bandwidth() -> dict:
     return result
 
 
-def evict(paths) -> None:
-    for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-
-
 def cold_read(paths) -> float:
     evict(paths)
-    view = memoryview(bytearray(8 << 20))
-    start = time.perf_counter()
-    for path in paths:
-        with open(path, "rb", buffering=0) as f:
-            while f.readinto(view):
-                pass
-    return time.perf_counter() - start
+    return read_once(paths)
 
 
 def bench_7b(work: Path, new_tokens: int) -> dict:

@@ -14,14 +14,6 @@ from ft_stream import LayerwiseModel, parse_size, split
 from ft_stream.compress import SCALE, compress, decompress
 
 
-@pytest.fixture
-def tiny_dir(tmp_path):
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(tiny_config(num_hidden_layers=4, tie_word_embeddings=False))
-    model.save_pretrained(tmp_path / "model")
-    return tmp_path / "model"
-
-
 def test_each_output_row_gets_its_own_scale():
     w = torch.randn(3, 4, 8)  # fused experts: a scale per expert and row
     w[1, 2] *= 100

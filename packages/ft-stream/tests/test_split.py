@@ -13,14 +13,6 @@ from ft_stream import LayerwiseModel, parse_size, split
 from ft_stream.layerfile import sha256_file
 
 
-@pytest.fixture
-def tiny_dir(tmp_path):
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(tiny_config(num_hidden_layers=4, tie_word_embeddings=False))
-    model.save_pretrained(tmp_path / "model")
-    return tmp_path / "model"
-
-
 def test_split_writes_one_file_per_layer_and_a_manifest(tiny_dir, tmp_path):
     out = split(tiny_dir, tmp_path / "split", progress=False)
     manifest = json.loads((out / "manifest.json").read_text())

@@ -37,7 +37,7 @@ def test_a_budget_below_the_working_set_names_the_smallest_and_it_works(which):
 
 
 @pytest.fixture
-def tiny_dir(tmp_path):
+def six_layer_dir(tmp_path):
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(tiny_config(num_hidden_layers=6, tie_word_embeddings=False)) \
         .save_pretrained(tmp_path / "model")
@@ -45,8 +45,8 @@ def tiny_dir(tmp_path):
 
 
 @pytest.mark.parametrize("compress", [None, "int8"])
-def test_the_device_path_gives_the_plain_models_logits_and_tokens(tiny_dir, tmp_path, compress):
-    folder = split(tiny_dir, tmp_path / "split", compress=compress, progress=False)
+def test_the_device_path_gives_the_plain_models_logits_and_tokens(six_layer_dir, tmp_path, compress):
+    folder = split(six_layer_dir, tmp_path / "split", compress=compress, progress=False)
     files = json.loads((folder / "manifest.json").read_text())["files"]
     layer, rest = files[0]["dense_bytes"], files[-1]["dense_bytes"]
     reference = LayerwiseModel(folder, budget="1GB", device="cpu")  # every layer resident
@@ -63,8 +63,8 @@ def test_the_device_path_gives_the_plain_models_logits_and_tokens(tiny_dir, tmp_
     tiered.close()
 
 
-def test_a_long_prompt_is_prefilled_in_chunks_with_the_same_tokens(tiny_dir, tmp_path):
-    folder = split(tiny_dir, tmp_path / "split", progress=False)
+def test_a_long_prompt_is_prefilled_in_chunks_with_the_same_tokens(six_layer_dir, tmp_path):
+    folder = split(six_layer_dir, tmp_path / "split", progress=False)
     ids = torch.randint(3, 256, (1, 40), generator=torch.Generator().manual_seed(2))
     want = LayerwiseModel(folder, budget="1GB", device="cpu").generate(ids, max_new_tokens=5, do_sample=False)
     chunked = LayerwiseModel(folder, device="cpu", _tiered=True, prefill_chunk=16, context=64, gpu_budget="1GB",
