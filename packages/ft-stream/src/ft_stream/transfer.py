@@ -21,13 +21,6 @@ from __future__ import annotations
 import torch
 
 
-def _like(tensors: dict[str, torch.Tensor], device, pin: bool = False) -> dict[str, torch.Tensor]:
-    out = {}
-    for name, t in tensors.items():
-        out[name] = torch.empty(t.shape, dtype=t.dtype, device=device, pin_memory=pin)
-    return out
-
-
 class Transfer:
     """Device slots (and, on CUDA, the copy stream and events) for one streaming model.
     ``template``: name → tensor of a streamed layer as stored (names without the layer prefix)."""
@@ -35,8 +28,8 @@ class Transfer:
     def __init__(self, device: torch.device, slots: int, template: dict[str, torch.Tensor]):
         self.device = device
         self.cuda = device.type == "cuda"
-        self.slots = [_like(template, device) for _ in range(slots)]
-        self.staging = [_like(template, "cpu", pin=self.cuda) for _ in range(slots)]
+        self.slots = [self._fit({}, template, device) for _ in range(slots)]
+        self.staging = [self._fit({}, template, "cpu", pin=self.cuda) for _ in range(slots)]
         if self.cuda:
             self.stream = torch.cuda.Stream(device)
             self.ready = [torch.cuda.Event() for _ in range(slots)]
@@ -45,7 +38,8 @@ class Transfer:
             for e in (*self.free, *self.copied):  # recorded once, so the first waits return at once
                 e.record(torch.cuda.current_stream(device))
 
-    def _fit(self, buffers: dict, tensors: dict, device, pin: bool = False) -> dict:
+    @staticmethod
+    def _fit(buffers: dict, tensors: dict, device, pin: bool = False) -> dict:
         """Buffers for ``tensors``: the slot's own where shapes match (every layer of most models),
         new ones for a layer shaped otherwise (kept for its next turn)."""
         for name, t in tensors.items():
