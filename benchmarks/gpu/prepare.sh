@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # Fill .gpu/ (git-ignored) with what the GPU machine lacks: cp312 wheels of trl, datasets,
 # pydantic and their missing needs, our six packages as wheels, and the SmolLM2 tokenizer.
-# Then, on the GPU machine (carry .gpu), one command:
-#   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl \
-#     && PYTHONPATH=/tmp/site python3 benchmarks/gpu/sft_gpu.py --tokenizer .gpu/tokenizer --out $OUT
+# Then, on the GPU machine (carry .gpu), one command: bash benchmarks/gpu/check_all.sh [stream|sft|all]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
@@ -16,6 +14,10 @@ print(" ".join(f"{n}=={v(n)}" for n in ["trl", "datasets", "pydantic", "pydantic
 $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
   -d .gpu/wheels $PINS
+# datasets needs pyarrow >= 24; check_all.sh installs this one only where the machine's is older
+mkdir -p .gpu/extra
+$PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .gpu/extra "pyarrow==$($PY -c 'import pyarrow; print(pyarrow.__version__)')"
 for p in packages/ft-*; do $PY -m pip wheel -q --no-deps -w .gpu/wheels "$p"; done
 $PY - <<'PY'
 from transformers import AutoTokenizer

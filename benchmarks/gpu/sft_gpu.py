@@ -29,13 +29,17 @@ TOOLS = ("trl-defaults", "trl-unpacked", "trl-packed", "ft-unpacked", "ft-packed
 PEAK_BF16 = {"H100 PCIe": 756e12, "H100": 989e12, "H200": 989e12, "A100": 312e12}
 
 
-def build_model(tokenizer: Path, out: Path) -> int:
+SMOKE = dict(QWEN2_05B, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2)  # --smoke: every step on a CPU in seconds
+
+
+def build_model(tokenizer: Path, out: Path, shape: dict = QWEN2_05B) -> int:
     """A random Qwen2-0.5B-shape model saved with the carried tokenizer; its parameter count."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tokenizer)
-    config = AutoConfig.for_model("qwen2", **QWEN2_05B, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+    config = AutoConfig.for_model("qwen2", **shape, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                                   pad_token_id=tok.pad_token_id)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
@@ -54,29 +58,37 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--chats", type=int, default=800)
     parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--smoke", action="store_true", help="a tiny model: checks the steps, measures nothing")
     args = parser.parse_args()
     from synthetic_chats import write_chats
 
     work = Path("/tmp/ft-gpu-bench")
     work.mkdir(parents=True, exist_ok=True)
-    params = build_model(args.tokenizer, work / "model")
+    params = build_model(args.tokenizer, work / "model", SMOKE if args.smoke else QWEN2_05B)
     chats = write_chats(work / "chats.jsonl", args.chats)
-    results = []
+    results, failed = [], {}
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:  # after every tool: a run cut short keeps what it measured
+        (args.out / "gpu_sft.json").write_text(json.dumps({"params": params, "results": results, "failed": failed},
+                                                          indent=1))
+
     for tool in args.tools.split(","):
         done = subprocess.run([sys.executable, str(HERE / "sft_gpu_runner.py"), tool, str(work / "model"), str(chats),
                                str(work / tool)], capture_output=True, text=True)
         if done.returncode:
             print(f"{tool}: failed\n{done.stderr[-3000:]}", flush=True)
+            failed[tool] = done.stderr[-3000:]
+            save()
             continue
         result = json.loads(done.stdout.strip().splitlines()[-1])
         peak = peak_flops(result["device"])
         result["mfu"] = 6 * params * result["tokens"] / result["seconds"] / peak if peak else None
         results.append(result)
+        save()
         mfu = f"{result['mfu']:.1%}" if result["mfu"] is not None else "?"
         print(f"{tool:13s} {result['tokens']:>8,} tokens {result['tokens_per_s']:>9,.0f} tokens/s "
               f"{result['peak_gpu_gb']:6.2f} GB  MFU {mfu}  loss {result['mean_loss']:.3f}", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu_sft.json").write_text(json.dumps({"params": params, "results": results}, indent=1))
     by = {r["tool"]: r for r in results}
     best_trl = max((r for r in results if r["tool"].startswith("trl")), key=lambda r: r["tokens_per_s"], default=None)
     if best_trl and "ft-packed" in by:

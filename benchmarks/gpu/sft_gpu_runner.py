@@ -38,6 +38,7 @@ def run_ft(model: Path, chats: Path, out: Path, packing: bool) -> list[dict]:
 
 
 def run_trl(model: Path, chats: Path, out: Path, packing: bool, checkpointing: bool) -> list[dict]:
+    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from sft_train_runner import chat_rows, keep_logs
@@ -48,7 +49,7 @@ def run_trl(model: Path, chats: Path, out: Path, packing: bool, checkpointing: b
     records: list[dict] = []
     args = SFTConfig(output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=BATCH, learning_rate=LR,
                      logging_steps=5, save_strategy="no", seed=0, max_length=CUTOFF, packing=packing,
-                     gradient_checkpointing=checkpointing, bf16=True, report_to="none")
+                     gradient_checkpointing=checkpointing, bf16=torch.cuda.is_available(), report_to="none")
     lora = LoraConfig(r=RANK, lora_alpha=2 * RANK, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
     trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model, dtype="bfloat16"), args=args,
                          train_dataset=Dataset.from_list(rows), processing_class=AutoTokenizer.from_pretrained(model),
@@ -68,10 +69,11 @@ def main() -> None:
         records = run_trl(model, chats, out, packing, checkpointing=tool == "trl-defaults")
     runtime = next(r["train_runtime"] for r in records if "train_runtime" in r)
     tokens = max(r.get("num_tokens", 0) for r in records)
-    losses = [r["loss"] for r in records if "loss" in r]
+    losses = [r["loss"] for r in records if "loss" in r] or [r["train_loss"] for r in records if "train_loss" in r]
     print(json.dumps({"tool": tool, "tokens": tokens, "seconds": runtime, "tokens_per_s": tokens / runtime,
-                      "mean_loss": sum(losses) / len(losses), "peak_gpu_gb": torch.cuda.max_memory_allocated() / 1e9,
-                      "device": torch.cuda.get_device_name()}))
+                      "mean_loss": sum(losses) / len(losses),
+                      "peak_gpu_gb": torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else 0.0,
+                      "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}))
 
 
 if __name__ == "__main__":

@@ -53,8 +53,14 @@ class _Clock:
         self.stamps: list[float] = []
 
     def __call__(self, input_ids, scores, **kwargs):
+        _sync(input_ids.device)  # on a GPU, stamp when the token exists, not when it was queued
         self.stamps.append(time.perf_counter())
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @torch.inference_mode()
@@ -67,8 +73,10 @@ def time_generation(model, input_ids: torch.Tensor, new_tokens: int = 20, *, pre
 
     prefill_s = float("nan")
     if prefill:
+        _sync(input_ids.device)
         start = time.perf_counter()
         model(input_ids=input_ids, use_cache=False)
+        _sync(input_ids.device)
         prefill_s = time.perf_counter() - start
     clock = _Clock()
     out = model.generate(input_ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
