@@ -13,6 +13,9 @@ its peers, each configuration in a fresh process (peak RSS is its own), CPU, 1 t
 - peers as shipped, each in its own venv (benchmarks/peers/setup_stream_peers.sh): AirLLM 4.0.0,
   RabbitLLM 1.1.0, and transformers + accelerate disk offload (a quarter of the model in memory).
 
+Every configuration runs once per round, 3 rounds interleaved (``FT_BENCH_ROUNDS``); reported per
+configuration: the median round and the spread, and each ratio's median and spread over the rounds
+(a ratio is taken within a round).
 Reported: prefill of a 100-token prompt, seconds per generated token (20 greedy tokens, KV cache),
 each process's own peak RSS (VmHWM), and whether each tool produced the in-memory reference
 tokens: a peer whose tokens differ is reported as failed and not ranked. Goals (issue 5): page
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +39,7 @@ PEERS = {"airllm": ROOT / ".peers" / "airllm" / "bin" / "python",
          "rabbitllm": ROOT / ".peers" / "rabbitllm" / "bin" / "python",
          "accelerate": Path(sys.executable)}
 NEW_TOKENS, PROMPT = 20, 100
+ROUNDS = int(os.environ.get("FT_BENCH_ROUNDS", "3"))
 
 
 def run(cmd: list[str]) -> dict:
@@ -60,56 +65,83 @@ def setup(tmp_path_factory):
     return model, folder, ids, total
 
 
+def figure(r: dict) -> float | None:
+    return r.get("s_per_token", r.get("seconds"))
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median figure, every round's figure and the spread beside it; the first
+    error if any round failed."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    ordered = sorted(runs, key=figure)
+    values = [figure(r) for r in runs]
+    return {**ordered[len(ordered) // 2], "rounds": values, "spread": (min(values), max(values))}
+
+
+def round_ratios(r: dict, reference: list[int]) -> dict[str, float]:
+    """Issue 11's ratios from one round's results."""
+    memory, owned = r["in_memory"]["s_per_token"], r["in_memory_owned"]["s_per_token"]
+    ft_pagecache = r["ft_quarter_pagecache"]["s_per_token"]
+    ratios = {
+        "quarter_pagecache_vs_in_memory_mapped": ft_pagecache / memory,
+        "quarter_pagecache_vs_in_memory_owned": ft_pagecache / owned,
+        "quarter_cold_vs_cold_read_of_streamed_bytes":
+            r["ft_quarter_cold"]["s_per_token"] / r["read_streamed_cold"]["seconds"],
+        "whole_vs_in_memory_mapped": r["ft_whole"]["s_per_token"] / memory,
+        "whole_vs_in_memory_owned": r["ft_whole"]["s_per_token"] / owned,
+    }
+    peers = [r[name]["s_per_token"] for name in PEERS if r.get(name, {}).get("tokens") == reference]
+    if peers:  # a peer whose tokens differ is not ranked
+        ratios["fastest_correct_peer_vs_quarter_pagecache"] = min(peers) / ft_pagecache
+    return ratios
+
+
 def test_stream_decode_1b_vs_floors_and_peers(benchmark, setup, tmp_path):
     model, folder, ids, total = setup
     ours = [sys.executable, str(ROOT / "benchmarks" / "stream_ours.py")]
     common = ["--prompt-ids", str(ids), "--new-tokens", str(NEW_TOKENS)]
     quarter = ["--budget", str(total // 4)]
-    results = {
-        "in_memory": run([*ours, "plain", str(model), str(folder), *common]),
-        "in_memory_owned": run([*ours, "plain", str(model), str(folder), *common, "--owned"]),
-        "read_warm": run([*ours, "read", str(model), str(folder), *common]),
-        "read_streamed_cold": run([*ours, "read", str(model), str(folder), *common, *quarter, "--cold"]),
-        "ft_quarter_pagecache": run([*ours, "ours", str(model), str(folder), *common, *quarter]),
-        "ft_quarter_cold": run([*ours, "ours", str(model), str(folder), *common, *quarter, "--cold"]),
-        "ft_whole": run([*ours, "ours", str(model), str(folder), *common, "--budget", str(int(total * 1.05))]),
+    configs = {
+        "in_memory": [*ours, "plain", str(model), str(folder), *common],
+        "in_memory_owned": [*ours, "plain", str(model), str(folder), *common, "--owned"],
+        "read_warm": [*ours, "read", str(model), str(folder), *common],
+        "read_streamed_cold": [*ours, "read", str(model), str(folder), *common, *quarter, "--cold"],
+        "ft_quarter_pagecache": [*ours, "ours", str(model), str(folder), *common, *quarter],
+        "ft_quarter_cold": [*ours, "ours", str(model), str(folder), *common, *quarter, "--cold"],
+        "ft_whole": [*ours, "ours", str(model), str(folder), *common, "--budget", str(int(total * 1.05))],
     }
     runner = ROOT / "benchmarks" / "peers" / "stream_peer.py"
     for peer, python in PEERS.items():
         if python.exists() and runner.exists():
-            results[peer] = run([str(python), str(runner), peer, str(model), *common, "--work-dir", str(tmp_path / peer),
-                                 "--threads", "1", "--max-memory", str(total // 4)])
+            configs[peer] = [str(python), str(runner), peer, str(model), *common, "--work-dir", str(tmp_path / peer),
+                             "--threads", "1", "--max-memory", str(total // 4)]
+    # every configuration once per round, interleaved: a slow minute of the machine hits all alike
+    rounds = [{name: run(cmd) for name, cmd in configs.items()} for _ in range(ROUNDS)]
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # the figures come from the runs above
-    reference = results["in_memory"]["tokens"]
-    memory = results["in_memory"]["s_per_token"]
-    owned = results["in_memory_owned"]["s_per_token"]
+    reference = rounds[0]["in_memory"]["tokens"]
+    per_round = [round_ratios(r, reference) for r in rounds]
+    results = {name: median_run([r[name] for r in rounds]) for name in configs}
     for name in PEERS:  # a wrong answer is a failure, whatever its speed
         if "tokens" in results.get(name, {}) and results[name]["tokens"] != reference:
             results[name] = {**results[name], "error": "FAILED: tokens differ from the in-memory reference"}
             del results[name]["s_per_token"]
-    peers = {k: v for k, v in results.items() if k in PEERS and "s_per_token" in v}
-    fastest_peer = min(peers.values(), key=lambda r: r["s_per_token"]) if peers else None
-    ft_pagecache = results["ft_quarter_pagecache"]["s_per_token"]
-    ratios = {
-        "quarter_pagecache_vs_in_memory_mapped": ft_pagecache / memory,
-        "quarter_pagecache_vs_in_memory_owned": ft_pagecache / owned,
-        "quarter_cold_vs_cold_read_of_streamed_bytes":
-            results["ft_quarter_cold"]["s_per_token"] / results["read_streamed_cold"]["seconds"],
-        "whole_vs_in_memory_mapped": results["ft_whole"]["s_per_token"] / memory,
-        "whole_vs_in_memory_owned": results["ft_whole"]["s_per_token"] / owned,
-    }
-    if fastest_peer:
-        ratios["fastest_correct_peer_vs_quarter_pagecache"] = fastest_peer["s_per_token"] / ft_pagecache
-    benchmark.extra_info.update({"results": results, "ratios": ratios, "total_bytes": total})
+    ratios = {key: statistics.median(r[key] for r in per_round) for key in per_round[0]}
+    spreads = {key: (min(r[key] for r in per_round), max(r[key] for r in per_round)) for key in per_round[0]}
+    benchmark.extra_info.update({"results": results, "ratios": ratios, "ratio_spreads": spreads,
+                                 "rounds": ROUNDS, "total_bytes": total})
     print()
     for name, r in results.items():
         same = "" if "tokens" not in r else ("  same tokens" if r["tokens"] == reference else "  DIFFERENT tokens")
-        figures = (f"{r['s_per_token']:.3f} s/token, prefill {r['prefill_s']:.2f} s" if "s_per_token" in r
-                   else f"{r['seconds']:.3f} s" if "seconds" in r else r.get("error", "?"))
+        spread = f" ({r['spread'][0]:.3f}..{r['spread'][1]:.3f})" if "spread" in r else ""
+        figures = (f"{r['s_per_token']:.3f} s/token{spread}, prefill {r['prefill_s']:.2f} s" if "s_per_token" in r
+                   else f"{r['seconds']:.3f} s{spread}" if "seconds" in r else r.get("error", "?"))
         rss = f", peak RSS {r['peak_rss_bytes'] / 1e9:.2f} GB" if "peak_rss_bytes" in r else ""
-        print(f"{name:>18}: {figures}{rss}{same}")
+        print(f"{name:>20}: {figures}{rss}{same}")
     for name, value in ratios.items():
-        print(f"{name}: {value:.2f}x")
-    assert results["in_memory_owned"]["tokens"] == reference
-    for name in ("ft_quarter_pagecache", "ft_quarter_cold", "ft_whole"):
-        assert results[name]["tokens"] == reference  # a benchmark of wrong output would mean nothing
+        print(f"{name}: {value:.2f}x ({spreads[name][0]:.2f}..{spreads[name][1]:.2f} over {ROUNDS} rounds)")
+    for r in rounds:
+        assert r["in_memory_owned"]["tokens"] == reference
+        for name in ("ft_quarter_pagecache", "ft_quarter_cold", "ft_whole"):
+            assert r[name]["tokens"] == reference  # a benchmark of wrong output would mean nothing

@@ -54,9 +54,10 @@ def test_three_tiers_give_the_logits_and_tokens_of_the_model_on_the_gpu(six_laye
     streamed.close()
 
 
-def test_int8_layers_dequantized_on_the_gpu_match_the_cpu(six_layer_split):
+@pytest.mark.parametrize("compress", ["int8", "nf4"])
+def test_compressed_layers_rebuilt_on_the_gpu_match_the_cpu(six_layer_split, compress):
     ids = torch.randint(3, 256, (1, 24), generator=torch.Generator().manual_seed(2))
-    on_gpu = three_tiers(six_layer_split, compress="int8")
+    on_gpu = three_tiers(six_layer_split, compress=compress)
     on_cpu = LayerwiseModel(on_gpu.folder, budget="1GB", device="cpu")
     torch.testing.assert_close(on_gpu.forward(ids).cpu(), on_cpu.forward(ids), rtol=1e-4, atol=1e-4)
     on_gpu.close()

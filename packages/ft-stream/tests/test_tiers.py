@@ -44,7 +44,7 @@ def six_layer_dir(tmp_path):
     return tmp_path / "model"
 
 
-@pytest.mark.parametrize("compress", [None, "int8"])
+@pytest.mark.parametrize("compress", [None, "int8", "nf4"])
 def test_the_device_path_gives_the_plain_models_logits_and_tokens(six_layer_dir, tmp_path, compress):
     folder = split(six_layer_dir, tmp_path / "split", compress=compress, progress=False)
     files = json.loads((folder / "manifest.json").read_text())["files"]

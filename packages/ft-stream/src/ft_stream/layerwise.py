@@ -195,7 +195,7 @@ class LayerwiseModel:
                     prefetch: int = 1, progress: bool = False, compress: str | None = None,
                     **options) -> LayerwiseModel:
         """Split ``source`` (alias, folder, .gguf, hub id, or a split folder; reused when up to date)
-        and stream it; ``compress="int8"`` splits it with int8 layers (ft_stream.compress).
+        and stream it; ``compress="int8"|"nf4"`` splits it with compressed layers (ft_stream.compress).
         ``options``: ``device``, ``gpu_budget``, ``cpu_budget``, ``context``, ``prefill_chunk``."""
         if (Path(source) / MANIFEST).is_file():
             return cls(source, budget=budget, dtype=dtype, prefetch=prefetch, progress=progress, **options)
@@ -387,7 +387,7 @@ class LayerwiseModel:
             layer.register_forward_hook(self._after_layer_on_device)
 
     def _tensors_stored(self, name: str) -> dict[str, torch.Tensor]:
-        """The file's tensors as stored (int8 and scales where compressed), names without the
+        """The file's tensors as stored (codes and scales where compressed), names without the
         layer prefix, as memory-mapped views."""
         prefix = self.prefixes[self._layer_file.index(name)]
         return {k.removeprefix(prefix): v for k, v in self._mapped_file(name).tensors().items()}

@@ -107,7 +107,7 @@ def split(source: str | Path, out_dir: str | Path | None = None, *, dtype: torch
           compress: str | None = None, progress: bool = True, force: bool = False) -> Path:
     """Split ``source`` (alias, folder, .gguf or hub id) into ``out_dir`` (default: under
     ``$FT_HOME/stream``); an up-to-date split is reused. ``dtype`` converts the weights;
-    ``compress="int8"`` stores the decoder layers' weight matrices as int8 (ft_stream.compress).
+    ``compress="int8"|"nf4"`` stores the decoder layers' weight matrices compressed (ft_stream.compress).
     ``out_dir`` must be new, empty or an earlier split (``force`` replaces anything else) and may
     not hold the source.
 

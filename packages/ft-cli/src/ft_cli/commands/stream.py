@@ -30,7 +30,8 @@ def _dtype(name: str):
     return resolve_dtype(name)
 
 
-COMPRESS_HELP = "Store the decoder layers as int8 (one scale per output row): half the bytes to read."
+COMPRESS_HELP = ("Store the decoder layers compressed: int8 (a scale per output row, 0.5x the bytes to read) or "
+                 "nf4 (4-bit NormalFloat, an absmax per 64 weights, 0.28x).")
 
 
 DEVICE_HELP = "auto (the GPU where there is one), cpu, cuda or cuda:N."
@@ -54,7 +55,7 @@ def split_command(
     model: str = typer.Argument(None, help=MODEL_HELP),
     out: str = typer.Argument(None, help="Output folder [default: under $FT_HOME/stream]."),
     dtype: str = typer.Option("keep", help=DTYPE_HELP),
-    compress: str = typer.Option(None, help=COMPRESS_HELP + " [choices: int8]"),
+    compress: str = typer.Option(None, help=COMPRESS_HELP + " [choices: int8, nf4]"),
     force: bool = typer.Option(False, "--force", help="Replace OUT even if it holds files ft did not write."),
 ) -> None:
     """Split MODEL into one safetensors file per decoder layer with a checksummed manifest.
@@ -82,7 +83,7 @@ def generate(
     stop: list[str] = STOP,
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     prefetch: int = typer.Option(1, help="Layers read ahead on a background thread."),
-    compress: str = typer.Option(None, help=COMPRESS_HELP + " Used when MODEL is split here [choices: int8]."),
+    compress: str = typer.Option(None, help=COMPRESS_HELP + " Used when MODEL is split here [choices: int8, nf4]."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     gpu_budget: str = typer.Option(None, help=GPU_BUDGET_HELP),
     cpu_budget: str = typer.Option(None, help=CPU_BUDGET_HELP),
@@ -114,7 +115,7 @@ def bench(
     dtype: str = typer.Option("keep", help=DTYPE_HELP),
     prefetch: int = typer.Option(1, help="Layers read ahead on a background thread."),
     compare: bool = typer.Option(False, help="Also time the model fully in memory (it must fit)."),
-    compress: str = typer.Option(None, help=COMPRESS_HELP + " Used when MODEL is split here [choices: int8]."),
+    compress: str = typer.Option(None, help=COMPRESS_HELP + " Used when MODEL is split here [choices: int8, nf4]."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     gpu_budget: str = typer.Option(None, help=GPU_BUDGET_HELP),
     cpu_budget: str = typer.Option(None, help=CPU_BUDGET_HELP),
