@@ -82,19 +82,17 @@ def median_run(runs: list[dict]) -> dict:
 
 def round_ratios(r: dict, reference: list[int]) -> dict[str, float]:
     """Issue 11's ratios from one round's results."""
-    memory, owned = r["in_memory"]["s_per_token"], r["in_memory_owned"]["s_per_token"]
-    ft_pagecache = r["ft_quarter_pagecache"]["s_per_token"]
-    ratios = {
-        "quarter_pagecache_vs_in_memory_mapped": ft_pagecache / memory,
-        "quarter_pagecache_vs_in_memory_owned": ft_pagecache / owned,
-        "quarter_cold_vs_cold_read_of_streamed_bytes":
-            r["ft_quarter_cold"]["s_per_token"] / r["read_streamed_cold"]["seconds"],
-        "whole_vs_in_memory_mapped": r["ft_whole"]["s_per_token"] / memory,
-        "whole_vs_in_memory_owned": r["ft_whole"]["s_per_token"] / owned,
+    wanted = {
+        "quarter_pagecache_vs_in_memory_mapped": ("ft_quarter_pagecache", "in_memory"),
+        "quarter_pagecache_vs_in_memory_owned": ("ft_quarter_pagecache", "in_memory_owned"),
+        "quarter_cold_vs_cold_read_of_streamed_bytes": ("ft_quarter_cold", "read_streamed_cold"),
+        "whole_vs_in_memory_mapped": ("ft_whole", "in_memory"),
+        "whole_vs_in_memory_owned": ("ft_whole", "in_memory_owned"),
     }
+    ratios = {key: figure(r[ours]) / figure(r[floor]) for key, (ours, floor) in wanted.items() if ours in r and floor in r}
     peers = [r[name]["s_per_token"] for name in PEERS if r.get(name, {}).get("tokens") == reference]
-    if peers:  # a peer whose tokens differ is not ranked
-        ratios["fastest_correct_peer_vs_quarter_pagecache"] = min(peers) / ft_pagecache
+    if peers and "ft_quarter_pagecache" in r:  # a peer whose tokens differ is not ranked
+        ratios["fastest_correct_peer_vs_quarter_pagecache"] = min(peers) / r["ft_quarter_pagecache"]["s_per_token"]
     return ratios
 
 
@@ -117,6 +115,8 @@ def test_stream_decode_1b_vs_floors_and_peers(benchmark, setup, tmp_path):
         if python.exists() and runner.exists():
             configs[peer] = [str(python), str(runner), peer, str(model), *common, "--work-dir", str(tmp_path / peer),
                              "--threads", "1", "--max-memory", str(total // 4)]
+    only = set(filter(None, os.environ.get("FT_BENCH_ONLY", "").split(",")))  # e.g. a floor and its row again
+    configs = {name: cmd for name, cmd in configs.items() if not only or name in only or name == "in_memory"}
     # every configuration once per round, interleaved: a slow minute of the machine hits all alike
     rounds = [{name: run(cmd) for name, cmd in configs.items()} for _ in range(ROUNDS)]
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # the figures come from the runs above
@@ -142,6 +142,6 @@ def test_stream_decode_1b_vs_floors_and_peers(benchmark, setup, tmp_path):
     for name, value in ratios.items():
         print(f"{name}: {value:.2f}x ({spreads[name][0]:.2f}..{spreads[name][1]:.2f} over {ROUNDS} rounds)")
     for r in rounds:
-        assert r["in_memory_owned"]["tokens"] == reference
-        for name in ("ft_quarter_pagecache", "ft_quarter_cold", "ft_whole"):
-            assert r[name]["tokens"] == reference  # a benchmark of wrong output would mean nothing
+        for name in ("in_memory_owned", "ft_quarter_pagecache", "ft_quarter_cold", "ft_whole"):
+            if name in r:
+                assert r[name]["tokens"] == reference  # a benchmark of wrong output would mean nothing

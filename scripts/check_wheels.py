@@ -26,6 +26,7 @@ CHECKS = {
     "ft-models": "import ft_models, peft, gguf; print(ft_models.resolve_source('smollm2-135m-instruct').kind)",
     "ft-train": "import ft_train, trl, matplotlib; print(ft_train.run_training)",
     "ft-stream": "import ft_stream, accelerate; print(ft_stream.LayerwiseModel)",
+    "ft-serve": "import ft_serve, fastapi, uvicorn; print(ft_serve.create_app)",
     "ft-cli": "import ft_cli.app",
 }
 

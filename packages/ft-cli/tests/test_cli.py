@@ -56,7 +56,8 @@ def test_a_missing_library_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ft_train", None)
     result = runner.invoke(app, ["train", str(tmp_path / "x.yaml")])
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: install ft-train to use `ft train` (pip install ft-train)"
+    assert result.stderr.strip() == ("error: install ft-train to use `ft train` "
+                                     "(pip install 'ft-cli[train]' or pip install ft-train)")
 
 
 @pytest.mark.slow
@@ -73,3 +74,80 @@ def test_interactive_chat_keeps_history_and_resets(smol_dir):
     done = subprocess.run([FT, "chat", "--max-new-tokens", "12"], input=session, capture_output=True, text=True,
                           check=True)
     assert "assistant> The capital of France is Paris." in done.stdout
+
+
+def test_multi_line_messages_with_a_backslash_or_a_block():
+    from ft_cli.commands.chat import read_message
+
+    def reader(lines):
+        it = iter(lines)
+
+        def read(prompt):
+            try:
+                return next(it)
+            except StopIteration:
+                raise EOFError from None
+
+        return read
+
+    assert read_message(reader(["first \\", "second \\", "third"])) == "first \nsecond \nthird"
+    assert read_message(reader(['"""', "a poem", "", "  indented", '"""', "next"])) == "a poem\n\n  indented"
+    assert read_message(reader(["unfinished \\"])) == "unfinished "
+    assert read_message(reader([])) is None
+
+
+def test_chat_prints_the_answer_as_it_is_generated(monkeypatch):
+    """`ft chat -p` echoes each piece as it comes and ends with the stripped answer `reply` returns."""
+    from ft_cli.commands import chat as chat_command
+
+    class Pieces:
+        def reply(self, conversation, on_text=None):
+            for piece in ["\n ", "The capital", " of France", " is Paris.", "  \n"]:
+                on_text(piece)
+            return "The capital of France is Paris."
+
+    monkeypatch.setattr(chat_command, "load_session", lambda *a: Pieces())
+    result = runner.invoke(app, ["chat", "--prompt", "hi"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "The capital of France is Paris.\n"
+
+
+def test_serve_help_has_an_example_and_a_missing_server_says_what_to_install(monkeypatch):
+    result = runner.invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0 and "Example: ft serve" in result.stdout and "--api-key" in result.stdout
+    monkeypatch.setitem(sys.modules, "ft_serve", None)
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert "install ft-serve to use `ft serve` (pip install 'ft-cli[serve]'" in result.stderr
+
+
+@pytest.mark.slow
+def test_chat_streams_the_same_text_as_before(smol_dir):
+    """The streamed one-shot answer equals ChatModel.reply's (the embedded model, greedy)."""
+    from ft_models import ChatModel, GenerationOptions
+
+    want = ChatModel.load(options=GenerationOptions(max_new_tokens=40)).reply(
+        [{"role": "user", "content": "Write two sentences about the sea."}])
+    done = subprocess.run([FT, "chat", "--max-new-tokens", "40", "--prompt", "Write two sentences about the sea."],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.endswith("\n" + want + "\n") or done.stdout == want + "\n"  # after any ft: log line
+
+
+def test_every_command_shows_an_example_in_its_help():
+    import typer.main
+
+    root = typer.main.get_command(app)
+
+    def leaves(group, path):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):  # a group (typer may vendor its own click)
+                yield from leaves(command, [*path, name])
+            else:
+                yield [*path, name]
+
+    missing = []
+    for path in leaves(root, []):
+        result = runner.invoke(app, [*path, "--help"])
+        if result.exit_code != 0 or "Example: ft " not in result.stdout:
+            missing.append(" ".join(path))
+    assert not missing, f"no example in --help of: {missing}"

@@ -14,7 +14,12 @@ from ft_core import FtError
 F = TypeVar("F", bound=Callable)
 
 # module prefix -> distribution that provides it
-_PROVIDERS = {"ft_train": "ft-train", "ft_models": "ft-models", "ft_stream": "ft-stream", "ft_data": "ft-data"}
+_PROVIDERS = {"ft_train": "ft-train", "ft_models": "ft-models", "ft_stream": "ft-stream", "ft_data": "ft-data",
+              "ft_serve": "ft-serve", "fastapi": "ft-serve", "uvicorn": "ft-serve"}
+
+
+# distribution -> the ft-cli extra that installs it
+_EXTRAS = {"ft-train": "train", "ft-models": "models", "ft-stream": "stream", "ft-data": "all", "ft-serve": "serve"}
 
 
 def friendly(command: str) -> Callable[[F], F]:
@@ -38,7 +43,9 @@ def friendly(command: str) -> Callable[[F], F]:
                 dist = _PROVIDERS.get((e.name or "").split(".")[0])
                 if dist is None:
                     raise
-                print(f"error: install {dist} to use `ft {command}` (pip install {dist})", file=sys.stderr)
+                extra = _EXTRAS[dist]
+                print(f"error: install {dist} to use `ft {command}` (pip install 'ft-cli[{extra}]' or "
+                      f"pip install {dist})", file=sys.stderr)
                 raise typer.Exit(2) from None
 
         return run  # type: ignore[return-value]

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ft_cli._output import quiet_third_party_logs, show_ft_logs
-from ft_cli.commands import chat, data, doctor, export, model, stream, train, version
+from ft_cli.commands import chat, data, doctor, export, init, model, serve, stream, train, version
 
 app = typer.Typer(
     name="ft",
@@ -16,11 +16,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("init")(init.init)
 app.command("train")(train.train)
 app.command("chat")(chat.chat)
 app.command("version")(version.version)
 app.command("doctor")(doctor.doctor)
 app.command("export")(export.export)
+app.command("serve")(serve.serve)
 app.add_typer(data.app, name="data")
 app.add_typer(model.app, name="model")
 app.add_typer(stream.app, name="stream")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ft_models.adapter_check import check_adapter_for
@@ -34,6 +34,50 @@ class GenerationOptions:
         return kwargs
 
 
+class StopCutter:
+    """Text that arrives in pieces, cut at the first stop string: text that may be the start of a
+    stop string is held back until the next piece shows whether it is one.
+
+    Example:
+        >>> cut = StopCutter(("</s>",))
+        >>> [cut.feed("Paris</"), cut.feed("s> more"), cut.flush()]
+        ['Paris', '', '']
+    """
+
+    def __init__(self, stops: Sequence[str]):
+        self.stops, self.held, self.stopped = tuple(s for s in stops if s), "", False
+
+    def feed(self, text: str) -> str:
+        if self.stopped:
+            return ""
+        self.held += text
+        found = [i for i in (self.held.find(s) for s in self.stops) if i >= 0]
+        if found:
+            out, self.held, self.stopped = self.held[:min(found)], "", True
+            return out
+        keep = max((k for s in self.stops for k in range(1, len(s)) if self.held.endswith(s[:k])), default=0)
+        cut = len(self.held) - keep
+        out, self.held = self.held[:cut], self.held[cut:]
+        return out
+
+    def flush(self) -> str:
+        out, self.held = ("" if self.stopped else self.held), ""
+        return out
+
+
+def callback_streamer(tokenizer, emit: Callable[[str], None]):
+    """transformers' TextStreamer (incremental decoding: whole words, complete characters, the
+    prompt skipped) handing each piece to ``emit``."""
+    from transformers import TextStreamer
+
+    class _Callback(TextStreamer):
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            if text:
+                emit(text)
+
+    return _Callback(tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+
 @dataclass
 class ChatModel:
     """A tokenizer and model pair that answers conversations.
@@ -50,25 +94,39 @@ class ChatModel:
 
     @classmethod
     def load(cls, model: str | None = None, adapter: str | None = None, dtype: str = "auto",
-             options: GenerationOptions | None = None) -> ChatModel:
+             options: GenerationOptions | None = None, device: str = "auto") -> ChatModel:
+        """``device``: ``auto`` (the GPU where there is one), ``cpu``, ``cuda`` or ``cuda:N``."""
         model = model or DEFAULT_MODEL
         if adapter:
             check_adapter_for(model, adapter)  # before minutes of loading
         tokenizer = load_tokenizer(model)
-        lm = load_model(model, dtype=dtype)
+        lm = load_model(model, dtype=dtype, device=device)
         if adapter:
             lm = load_adapter(lm, adapter, check=False)
         lm.eval()
         return cls(tokenizer, lm, options or GenerationOptions())
 
-    def reply(self, conversation: Conversation) -> str:
-        """The assistant's answer to ``conversation``."""
-        return self.replies([conversation])[0]
-
-    def replies(self, conversations: Sequence[Conversation]) -> list[str]:
-        """Answers to several conversations, generated as one left-padded batch."""
+    def reply(self, conversation: Conversation, on_text: Callable[[str], None] | None = None) -> str:
+        """The assistant's answer to ``conversation``. ``on_text``: called with each piece of the
+        answer as it is generated (whole words, cut at the stop strings), e.g. ``print``."""
+        if on_text is None:
+            return self.replies([conversation])[0]
         import torch
 
+        tok = self.tokenizer
+        batch = self.encode([conversation])
+        cutter = StopCutter(self.options.stop)
+        streamer = callback_streamer(tok, lambda text: (piece := cutter.feed(text)) and on_text(piece))
+        with torch.inference_mode():
+            out = self.model.generate(**batch, pad_token_id=tok.pad_token_id, streamer=streamer,
+                                      **self.options.generate_kwargs(tok))
+        if rest := cutter.flush():
+            on_text(rest)
+        return self._cut(tok.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)).strip()
+
+    def encode(self, conversations: Sequence[Conversation]):
+        """The conversations as one left-padded batch of prompt ids (the chat template with the
+        assistant's turn opened), on the model's device: what ``replies`` generates from."""
         tok = self.tokenizer
         texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
         side, tok.padding_side = tok.padding_side, "left"
@@ -76,7 +134,14 @@ class ChatModel:
             batch = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         finally:
             tok.padding_side = side
-        batch = batch.to(self.model.device)  # a model on the GPU (4-bit, or streamed) takes its inputs there
+        return batch.to(self.model.device)  # a model on the GPU (4-bit, or streamed) takes its inputs there
+
+    def replies(self, conversations: Sequence[Conversation]) -> list[str]:
+        """Answers to several conversations, generated as one left-padded batch."""
+        import torch
+
+        tok = self.tokenizer
+        batch = self.encode(conversations)
         with torch.inference_mode():
             out = self.model.generate(**batch, pad_token_id=tok.pad_token_id, **self.options.generate_kwargs(tok))
         new_tokens = out[:, batch["input_ids"].shape[1]:]

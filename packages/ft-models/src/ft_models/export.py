@@ -35,8 +35,10 @@ def save_merged(model, out_dir: str | Path, *, tokenizer=None, max_shard_size: s
 
 
 def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, *, dtype: str = "auto",
-                  max_shard_size: str | int = "2GB", token: str | None = None, force: bool = False) -> Path:
-    """Load ``base`` unquantized, attach the adapter in ``adapter_dir``, merge, save to ``out_dir``.
+                  max_shard_size: str | int = "2GB", token: str | None = None, force: bool = False,
+                  device: str = "auto") -> Path:
+    """Load ``base`` unquantized, attach the adapter in ``adapter_dir``, merge, save to ``out_dir``;
+    on ``device`` (``auto``: the GPU where there is one).
 
     The tokenizer comes from the adapter folder when it holds one (a run saves it there), else from
     the base. ``out_dir`` is checked before anything loads: it may not hold the adapter or the base,
@@ -53,7 +55,7 @@ def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, *, dt
     sources = [adapter_dir] + ([base_path] if base_path.exists() else [])
     check_output_dir(out_dir, force=force, sources=sources)
     check_adapter_for(base, adapter_dir)
-    model = load_adapter(load_model(base, dtype=dtype, token=token), str(adapter_dir), check=False)
+    model = load_adapter(load_model(base, dtype=dtype, token=token, device=device), str(adapter_dir), check=False)
     if (adapter_dir / "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer
 

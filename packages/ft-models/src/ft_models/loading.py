@@ -45,7 +45,8 @@ def load_tokenizer(name: str, *, revision: str | None = None, token: str | None 
 
 def load_model(name: str, *, dtype: str = "auto", attention: str = "auto", quantization: Quantization | None = None,
                context_length: int | None = None, rope_scaling: str = "linear", revision: str | None = None,
-               token: str | None = None, trust_remote_code: bool = False, head: str = "causal", **kwargs: Any):
+               token: str | None = None, trust_remote_code: bool = False, head: str = "causal",
+               device: str | None = None, **kwargs: Any):
     """A causal LM from ``name`` (alias, folder, .gguf file or hub id); with ``head="score"`` the same
     body with one scalar output per sequence (a reward model; the head starts untrained).
 
@@ -53,7 +54,9 @@ def load_model(name: str, *, dtype: str = "auto", attention: str = "auto", quant
     flash_attention_2, sdpa or eager (see ``choose_attention``; the choice and its reason are
     logged and kept as ``model.ft_attention``); ``quantization`` loads 4- or 8-bit through
     bitsandbytes; ``context_length`` beyond the trained length scales RoPE (``rope_scaling``
-    linear, dynamic, yarn or llama3).
+    linear, dynamic, yarn or llama3). ``device``: where the weights go for inference (``auto`` = the
+    GPU where there is one, ``cpu``, ``cuda``, ``cuda:N``); None leaves them on the CPU for a
+    trainer to place (a quantized model always loads onto the GPU).
 
     Example:
         >>> model = load_model("smollm2-135m-instruct", dtype="float32")  # doctest: +SKIP
@@ -71,12 +74,18 @@ def load_model(name: str, *, dtype: str = "auto", attention: str = "auto", quant
     if context_length:
         config = extend_context(config, context_length, rope_scaling)
     torch_dtype = resolve_dtype(dtype)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    choice = choose_attention(attention, dtype=torch_dtype, device=device, model_class=causal_lm_class(config, head))
+    placed = resolve_device(device) if device is not None else None
+    # where it will compute: where it is placed, or where a trainer will move it
+    device = placed or ("cuda" if torch.cuda.is_available() else "cpu")
+    choice = choose_attention(attention, dtype=torch_dtype, device=device.split(":")[0],
+                              model_class=causal_lm_class(config, head))
     log.info("attention %s (%s)", choice.name, choice.reason)
     if quantization is not None:
         kwargs["quantization_config"] = bnb_config(quantization)
-        kwargs.setdefault("device_map", {"": 0} if device == "cuda" else "cpu")
+        kwargs.setdefault("device_map", {"": device if device.startswith("cuda:") else 0} if device.startswith("cuda")
+                          else "cpu")
+    elif placed is not None and placed != "cpu":
+        kwargs.setdefault("device_map", {"": placed})  # straight onto the GPU, not through the CPU's memory
     if head == "score":
         config.num_labels = 1
         kwargs.setdefault("ignore_mismatched_sizes", True)  # a causal checkpoint has no score head yet
@@ -85,3 +94,27 @@ def load_model(name: str, *, dtype: str = "auto", attention: str = "auto", quant
                                                  trust_remote_code=trust_remote_code, **hub, **kwargs)
     model.ft_attention = choice
     return model
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto``: ``cuda`` where a GPU is visible, else ``cpu``; ``cuda``/``cuda:N`` are checked.
+
+    Example:
+        >>> resolve_device("cpu")
+        'cpu'
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return device
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise FtError(f"--device {device}: no CUDA device is visible here; use --device cpu (or auto)")
+        index = device.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise FtError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                          f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
+        return device
+    raise FtError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from torch import nn
 from ft_core import FtError
 from ft_stream.compress import decompress
 from ft_stream.layerfile import MappedFile, sha256_file
-from ft_stream.skeleton import build_skeleton, decoder_layers
+from ft_stream.skeleton import build_skeleton, decoder_layers, layer_prefixes
 from ft_stream.split import MANIFEST, REST, is_complete, read_manifest, split
 
 _SIZE = re.compile(r"^\s*([\d.]+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
@@ -159,7 +160,8 @@ class LayerwiseModel:
         stored = getattr(torch, self.manifest["dtype"].split("/")[0].removeprefix("torch."), torch.float32)
         self.dtype = dtype or stored
         self.model = build_skeleton(self.config, self.dtype)
-        self.layers, self.prefixes = decoder_layers(self.model, self.manifest["num_layers"])
+        self.layers = decoder_layers(self.model, self.manifest["num_layers"])
+        self.prefixes = layer_prefixes(self.model, self.manifest["num_layers"])
         self.verify = verify
         self._verified: set[str] = set()
         self._files = {f["name"]: f for f in self.manifest["files"]}
@@ -167,7 +169,7 @@ class LayerwiseModel:
         self._layer_file = [f["name"] for f in self.manifest["files"] if f["kind"] == "layer"]
         self._index = {layer: i for i, layer in enumerate(self.layers)}
         self.prefetch = max(0, prefetch)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ft-stream-prefetch") if self.prefetch else None
+        self._pool = self._start_pool() if self.prefetch else None
         self._pending: dict[int, Future] = {}
         self.device = resolve_device(device)
         self.prefill_chunk = prefill_chunk
@@ -203,6 +205,12 @@ class LayerwiseModel:
                    prefetch=prefetch, progress=progress, **options)
 
     # -- checks and planning -------------------------------------------------------------------
+
+    def _start_pool(self) -> ThreadPoolExecutor:
+        """The reading thread, stopped by ``close`` or, at the latest, when the model is collected."""
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ft-stream-prefetch")
+        weakref.finalize(self, pool.shutdown, wait=False)
+        return pool
 
     @staticmethod
     def _checked_manifest(folder: Path) -> dict:
@@ -375,7 +383,7 @@ class LayerwiseModel:
         self._slot_of: dict[int, int] = {}
         self._turn = 0
         self._dense: list[dict] = [{} for _ in range(slots)]
-        self._pool = self._pool or ThreadPoolExecutor(max_workers=1, thread_name_prefix="ft-stream-prefetch")
+        self._pool = self._pool or self._start_pool()
         if not streamed:
             self._transfer = None
             return
@@ -482,6 +490,14 @@ class LayerwiseModel:
         return cache
 
     def close(self) -> None:
+        """Stop the reading thread (waiting for a read in flight). Also done by ``with`` and when
+        the model is garbage-collected."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         self._pending.clear()
+
+    def __enter__(self) -> LayerwiseModel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

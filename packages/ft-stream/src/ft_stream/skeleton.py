@@ -24,12 +24,22 @@ def build_skeleton(config, dtype: torch.dtype):
     return model.eval()
 
 
-def decoder_layers(model: nn.Module, n_layers: int | None = None) -> tuple[nn.ModuleList, list[str]]:
-    """The ModuleList of decoder layers (found by length, not by name) and each layer's name prefix."""
+def _layer_list(model: nn.Module, n_layers: int | None) -> tuple[str, nn.ModuleList]:
     n_layers = n_layers or getattr(model.config, "num_hidden_layers", None)
     found = [(name, m) for name, m in model.named_modules()
              if isinstance(m, nn.ModuleList) and n_layers and len(m) == n_layers and name]
     if not found:
         raise FtError(f"{type(model).__name__} has no list of {n_layers} decoder layers; ft-stream cannot stream it")
-    name, layers = found[0]
-    return layers, [f"{name}.{i}." for i in range(len(layers))]
+    return found[0]
+
+
+def decoder_layers(model: nn.Module, n_layers: int | None = None) -> nn.ModuleList:
+    """The ModuleList of decoder layers (found by length, not by name), as ``ft_models.decoder_layers``
+    means it."""
+    return _layer_list(model, n_layers)[1]
+
+
+def layer_prefixes(model: nn.Module, n_layers: int | None = None) -> list[str]:
+    """Each decoder layer's parameter-name prefix, e.g. ``model.layers.3.``."""
+    name, layers = _layer_list(model, n_layers)
+    return [f"{name}.{i}." for i in range(len(layers))]

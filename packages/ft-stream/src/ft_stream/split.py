@@ -20,7 +20,7 @@ from ft_core import FtError, atomic_dir, atomic_write_text, check_output_dir, ft
 from ft_stream.compress import check_method
 from ft_stream.compress import compress as compress_tensors
 from ft_stream.layerfile import sha256_file
-from ft_stream.skeleton import build_skeleton, decoder_layers
+from ft_stream.skeleton import build_skeleton, layer_prefixes
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -131,7 +131,7 @@ def split(source: str | Path, out_dir: str | Path | None = None, *, dtype: torch
     out = check_output_dir(out, force=force or out_dir is None, sources=[path])  # $FT_HOME/stream is ours
     config = AutoConfig.from_pretrained(path)
     skeleton = build_skeleton(config, torch.float32)  # on meta: the dtype only matters for the MoE route
-    _, prefixes = decoder_layers(skeleton)
+    prefixes = layer_prefixes(skeleton)
     read, groups = _tensor_groups(skeleton, path, prefixes)
     files, dtypes = [], set()
     with atomic_dir(out, force=force or out_dir is None, sources=[path], made_by="ft stream split") as tmp:

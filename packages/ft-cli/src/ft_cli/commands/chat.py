@@ -17,16 +17,72 @@ from ft_cli.commands._generation import (
 )
 from ft_cli.commands._runs import base_of
 
+HELP = ('type a message; end a line with \\ to continue it, or put """ on a line of its own to open and close a '
+        "block of several lines; /reset clears the conversation, /exit quits")
+
+
+def read_message(read=input) -> str | None:
+    """One user message from the terminal: a line; lines ending in a backslash continue; a line
+    that is just \"\"\" opens a block closed by another. None at the end of input."""
+    try:
+        line = read("you> ")
+    except EOFError:
+        return None
+    if line.strip() == '"""':
+        lines = []
+        while (more := _read_or_end(read, "...> ")) is not None and more.strip() != '"""':
+            lines.append(more)
+        return "\n".join(lines)
+    lines = [line]
+    while lines[-1].endswith("\\"):
+        lines[-1] = lines[-1][:-1]
+        if (more := _read_or_end(read, "...> ")) is None:
+            break
+        lines.append(more)
+    return "\n".join(lines)
+
+
+def _read_or_end(read, prompt: str) -> str | None:
+    try:
+        return read(prompt)
+    except EOFError:
+        return None
+
+
+class _Printer:
+    """Pieces of an answer echoed as they come, without its leading and trailing whitespace, so the
+    printed text is the stripped answer that ``reply`` returns."""
+
+    def __init__(self):
+        self.started, self.pending = False, ""
+
+    def __call__(self, piece: str) -> None:
+        text = self.pending + piece
+        if not self.started:
+            text = text.lstrip()
+            if not text:
+                return
+            self.started = True
+        body = text.rstrip()
+        self.pending = text[len(body):]
+        if body:
+            typer.echo(body, nl=False)
+
+
+def _say(chat, conversation, prefix: str = "") -> str:
+    """The answer, printed as it is generated, then a newline."""
+    typer.echo(prefix, nl=False)
+    answer = chat.reply(conversation, on_text=_Printer())
+    typer.echo()
+    return answer
+
 
 def _loop(chat, system: str | None) -> None:
     start = opening(system)
     conversation = list(start)
-    typer.echo("type a message; /reset clears the conversation, /exit quits")
-    while True:
-        try:
-            text = input("you> ").strip()
-        except EOFError:
-            return
+    typer.echo(HELP)
+    while (text := read_message()) is not None:
+        text = text.strip()
         if text in ("/exit", "/quit"):
             return
         if text == "/reset":
@@ -35,12 +91,10 @@ def _loop(chat, system: str | None) -> None:
         if not text:
             continue
         conversation.append({"role": "user", "content": text})
-        answer = chat.reply(conversation)
-        conversation.append({"role": "assistant", "content": answer})
-        typer.echo(f"assistant> {answer}")
+        conversation.append({"role": "assistant", "content": _say(chat, conversation, "assistant> ")})
 
 
-def _streamed_chat(model: str, adapter: str | None, budget: str, options):
+def _streamed_chat(model: str, adapter: str | None, budget: str, options, device: str = "auto"):
     from transformers import AutoTokenizer
 
     from ft_core import FtError
@@ -50,8 +104,20 @@ def _streamed_chat(model: str, adapter: str | None, budget: str, options):
     if adapter:
         raise FtError("--stream-budget streams a plain model; merge the adapter first (`ft export "
                       f"{adapter} --out OUT`) and chat with OUT")
-    streamed = LayerwiseModel.from_source(model, budget=budget, progress=True)  # on a GPU: its GPU budget
+    streamed = LayerwiseModel.from_source(model, budget=budget, progress=True, device=device)  # on a GPU: its GPU budget
     return ChatModel(AutoTokenizer.from_pretrained(streamed.folder), streamed.model, options)
+
+
+DEVICE = typer.Option("auto", help="Where the model computes: auto (the GPU where there is one), cpu, cuda, cuda:N.")
+
+
+def load_session(model: str | None, adapter: str | None, stream_budget: str | None, options, device: str = "auto"):
+    """The ChatModel `ft chat` and `ft serve` talk to: loaded whole, with its adapter, or streamed."""
+    from ft_models import ChatModel
+
+    if stream_budget is not None:
+        return _streamed_chat(model, adapter, stream_budget, options, device)
+    return ChatModel.load(model, adapter=adapter, options=options, device=device)
 
 
 @friendly("chat")
@@ -68,6 +134,7 @@ def chat(
     stop: list[str] = STOP,
     stream_budget: str = typer.Option(None, help="Stream the model one layer at a time within this memory, e.g. "
                                       "2GB (ft-stream: for models larger than memory; on a GPU, its GPU budget)."),
+    device: str = DEVICE,
 ) -> None:
     """Chat with a model, optionally with a trained adapter.
 
@@ -75,15 +142,10 @@ def chat(
     """
     from transformers.utils import logging as hf_logging
 
-    from ft_models import ChatModel
-
     hf_logging.disable_progress_bar()  # loading bars would interleave with the conversation
     options = generation_options(max_new_tokens, temperature, top_p, repetition_penalty, stop)
-    if stream_budget is not None:
-        session = _streamed_chat(model or base_of(adapter), adapter, stream_budget, options)
-    else:
-        session = ChatModel.load(model or base_of(adapter), adapter=adapter, options=options)
+    session = load_session(model or base_of(adapter), adapter, stream_budget, options, device)
     if prompt is None:
         _loop(session, system)
         return
-    typer.echo(session.reply(opening(system, prompt)))
+    _say(session, opening(system, prompt))

@@ -44,7 +44,10 @@ def preview(source: str = typer.Argument(..., help=SOURCE_HELP),
             n: int = typer.Option(3, "-n", min=1, help="How many rows."),
             registry: Path = REGISTRY, format: str = FORMAT, model: str = MODEL, template: str = TEMPLATE) -> None:
     """Render the first rows as the model sees them; trained tokens in green (between [[ and ]] when
-    the output is not a terminal or NO_COLOR is set)."""
+    the output is not a terminal or NO_COLOR is set).
+
+    Example: ft data preview examples/identity/data/identity_train.jsonl -n 2
+    """
     from ft_data.inspect import preview as render
 
     views = render(_tokenizer(model), _source(source, registry, format), n=n, template=template)
@@ -67,7 +70,10 @@ def stats(source: str = typer.Argument(..., help=SOURCE_HELP),
           cutoff: int = typer.Option(1024, min=1, help="cutoff_len to check."),
           registry: Path = REGISTRY, format: str = FORMAT, model: str = MODEL, template: str = TEMPLATE,
           plot: Path = typer.Option(None, help="Also save the histogram as a PNG here.")) -> None:
-    """Token-length histogram and how many rows the cutoff would truncate."""
+    """Token-length histogram and how many rows the cutoff would truncate.
+
+    Example: ft data stats examples/identity/data/general_train.json --cutoff 64
+    """
     from ft_data.inspect import length_stats
 
     result = length_stats(_tokenizer(model), _source(source, registry, format), cutoff=cutoff, template=template)
@@ -109,7 +115,10 @@ def validate(sources: list[str] = typer.Argument(..., help="Data files or regist
              registry: Path = REGISTRY, format: str = FORMAT,
              stage: str = typer.Option(None, "--stage", "-s", help="Also check the rows suit this training stage "
                                        "(pt, sft, rm, dpo, orpo, kto, ppo, grpo).")) -> None:
-    """Check every row of every source; list each bad row (file, row, key); exit 1 if any."""
+    """Check every row of every source; list each bad row (file, row, key); exit 1 if any.
+
+    Example: ft data validate data/train.jsonl data/eval.jsonl
+    """
     from ft_core import FtError, did_you_mean
     from ft_data.inspect import validate as check
     from ft_data.stages import STAGES

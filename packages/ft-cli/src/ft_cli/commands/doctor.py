@@ -13,7 +13,10 @@ def _mark(ok: bool | None) -> str:
 
 @friendly("doctor")
 def doctor() -> None:
-    """Report each ft package against the installed transformers, torch and the device."""
+    """Report each ft package against the installed transformers, torch and the device.
+
+    Example: ft doctor
+    """
     from ft_core import installed_version, package_report
 
     typer.echo(f"transformers {installed_version('transformers') or 'not installed'}")

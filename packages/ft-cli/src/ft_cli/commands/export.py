@@ -18,13 +18,18 @@ def export(
     dtype: str = typer.Option("auto", help="Weights dtype: auto, float32, bfloat16, float16."),
     max_shard_size: str = typer.Option("2GB", help="Largest safetensors shard, e.g. 500MB."),
     force: bool = typer.Option(False, "--force", help="Replace --out even if it holds files ft did not write."),
+    device: str = typer.Option("auto", help="Where the model computes: auto (the GPU where there is one), cpu, cuda, cuda:N."),
 ) -> None:
-    """Merge ADAPTER into its base and save safetensors, tokenizer, chat template, generation config."""
+    """Merge ADAPTER into its base and save safetensors, tokenizer, chat template, generation config.
+
+    Example: ft export outputs/sft_lora_demo/adapter --out outputs/sft_lora_demo/merged
+    """
     from ft_core import FtError
     from ft_models import merge_adapter
 
     base = base or base_of(adapter)
     if base is None:
         raise FtError(f"no run_config.yaml beside {adapter} to name the base model; pass --base")
-    folder = merge_adapter(base, adapter, out, dtype=dtype, max_shard_size=max_shard_size, force=force)
+    folder = merge_adapter(base, adapter, out, dtype=dtype, max_shard_size=max_shard_size, force=force,
+                           device=device)
     typer.echo(f"merged {adapter} into {base}: {folder}")

@@ -19,7 +19,10 @@ def train(
     launcher_arg: list[str] = typer.Option([], "--launcher-arg", help="Passed to torchrun, e.g. --nnodes=2 (repeatable)."),
 ) -> None:
     """Train a model as the YAML run config (ours or LLaMA-Factory's) says; re-running resumes from
-    the last complete checkpoint."""
+    the last complete checkpoint.
+
+    Example: ft init sft && ft train ft-sft.yaml
+    """
     from ft_core import FtError
     from ft_train import run_training
 

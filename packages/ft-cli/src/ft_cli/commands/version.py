@@ -6,7 +6,10 @@ import typer
 
 
 def version() -> None:
-    """Print the version of every ft package (or 'not installed')."""
+    """Print the version of every ft package (or 'not installed').
+
+    Example: ft version
+    """
     from ft_core import package_report
 
     for row in package_report():
