@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,35 @@ def test_every_command_shows_an_example_in_its_help():
         if result.exit_code != 0 or "Example: ft " not in result.stdout:
             missing.append(" ".join(path))
     assert not missing, f"no example in --help of: {missing}"
+
+
+def test_an_unexpected_error_is_one_line_unless_debug(monkeypatch, capsys):
+    import typer
+
+    import ft_cli.app as ft_app
+
+    broken = typer.Typer()
+
+    @broken.command()
+    def boom() -> None:
+        raise ValueError("the disk is full of bees")
+
+    @broken.command()
+    def other() -> None:
+        pass
+
+    monkeypatch.setattr(ft_app, "app", broken)
+    monkeypatch.delenv("FT_DEBUG", raising=False)
+    monkeypatch.setattr(sys, "argv", ["ft", "boom"])
+    with pytest.raises(SystemExit) as done:
+        ft_app.main()
+    err = capsys.readouterr().err
+    assert done.value.code == 1 and "Traceback" not in err
+    assert err.strip() == ("error: ValueError: the disk is full of bees (unexpected: rerun with --debug for the "
+                           "traceback, and report it)")
+    monkeypatch.setattr(sys, "argv", ["ft", "boom", "--debug"])
+    try:
+        with pytest.raises(ValueError, match="bees"):
+            ft_app.main()
+    finally:
+        os.environ.pop("FT_DEBUG", None)  # main() set it

@@ -22,6 +22,13 @@ _PROVIDERS = {"ft_train": "ft-train", "ft_models": "ft-models", "ft_stream": "ft
 _EXTRAS = {"ft-train": "train", "ft-models": "models", "ft-stream": "stream", "ft-data": "all", "ft-serve": "serve"}
 
 
+def debugging() -> bool:
+    """``ft --debug`` (or ``FT_DEBUG=1``): show tracebacks instead of one-line errors."""
+    import os
+
+    return os.environ.get("FT_DEBUG", "") not in ("", "0")
+
+
 def friendly(command: str) -> Callable[[F], F]:
     """Decorate a command so FtError, an unreadable or unwritable file and a missing ft library exit
     with one clear line."""
@@ -29,6 +36,8 @@ def friendly(command: str) -> Callable[[F], F]:
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def run(*args, **kwargs):
+            if debugging():
+                return fn(*args, **kwargs)
             try:
                 return fn(*args, **kwargs)
             except FtError as e:
