@@ -4,8 +4,8 @@
     python scripts/check_wheels.py [--keep DIR] [package ...]
 
 Each library must import on its own (its transformers range checked at import); ft-cli alone
-must answer `ft --help` and say which library to install for a command. Run by the test suite
-(tests/test_wheels.py) and usable by hand before a release.
+must answer `ft --help` and say which library to install for a command. Run by CI after the
+test suite (`.ci/run`) and usable by hand before a release.
 """
 
 from __future__ import annotations
