@@ -53,3 +53,25 @@ def compare(benchmark):
         return ratio
 
     return run
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """The device and the versions every figure depends on, in the JSON report's machine_info."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["torch", "transformers", "trl", "peft", "accelerate", "datasets", "ft-core", "ft-data", "ft-models",
+             "ft-train", "ft-stream", "ft-serve", "ft-cli"]
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    machine_info["ft_versions"] = found
+    try:
+        import torch
+
+        machine_info["ft_device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else \
+            f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    except ImportError:
+        machine_info["ft_device"] = "cpu"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -63,7 +64,7 @@ def setup() -> None:
     print("ft: installing torch (CPU build where no GPU), the ft packages and dev tools; log in " + str(LOG),
           flush=True)
     # torch first and pinned: every later requirement it satisfies then pulls no other build.
-    _pip(os.environ.get("FT_TORCH", ws["torch"]))
+    _pip(*shlex.split(os.environ.get("FT_TORCH", ws["torch"])))  # e.g. "torch==2.13.0 --index-url URL"
     extras = ws.get("extras", {})  # optional features the tests exercise, e.g. ft-models[quant]
     editable = [arg for m in ws["members"] for arg in ("-e", str(ROOT / m) + (f"[{extras[m]}]" if m in extras else ""))]
     _pip(*editable, *full["dependency-groups"]["dev"])
