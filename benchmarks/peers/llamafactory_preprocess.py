@@ -24,7 +24,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="lf-bench-"))
     os.environ["HF_DATASETS_CACHE"] = str(work / "hf-cache")  # no reuse of an earlier Arrow conversion
     (work / "dataset_info.json").write_text(json.dumps(
-        {"bench": {"file_name": str(Path(args.data).resolve()), "formatting": "sharegpt"}}))
+        {"bench": {"file_name": str(Path(args.data).resolve()), "formatting": "sharegpt",
+                   # the system prompt 30% of the chats carry: LLaMA-Factory reads it only when named
+                   "columns": {"messages": "conversations", "system": "system"}}}))
 
     from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
     from llamafactory.hparams import DataArguments, ModelArguments
@@ -39,7 +41,10 @@ def main() -> None:
     start = time.perf_counter()
     module = get_dataset(template, model_args, data_args, training_args, "sft", tokenizer)
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "rows": len(module["train_dataset"])}))
+    rows = module["train_dataset"]
+    tokens = sum(len(ids) for ids in rows["input_ids"])
+    trained = sum(sum(label != -100 for label in labels) for labels in rows["labels"])
+    print(json.dumps({"seconds": seconds, "rows": len(rows), "tokens": tokens, "trained_tokens": trained}))
 
 
 if __name__ == "__main__":
