@@ -71,6 +71,18 @@ def tiny_dir(tmp_path):
     return tmp_path / "model"
 
 
+@pytest.fixture
+def six_layer_dir(tmp_path):
+    """A saved 6-layer tiny random Llama (untied head): enough layers for every streaming tier."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(tiny_config(num_hidden_layers=6, tie_word_embeddings=False)) \
+        .save_pretrained(tmp_path / "model")
+    return tmp_path / "model"
+
+
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory):
     """A saved tiny random Llama folder (untied head, fp32)."""

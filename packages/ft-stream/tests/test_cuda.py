@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from conftest import tiny_config
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from ft_stream import LayerwiseModel, split
@@ -14,14 +13,6 @@ from ft_stream.layerwise import resolve_device
 from ft_stream.tiers import reserve_bytes
 
 pytestmark = pytest.mark.gpu
-
-
-@pytest.fixture
-def six_layer_split(tmp_path):
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(tiny_config(num_hidden_layers=6, tie_word_embeddings=False)) \
-        .save_pretrained(tmp_path / "model")
-    return tmp_path / "model"
 
 
 def three_tiers(folder, compress=None, **kw) -> LayerwiseModel:
@@ -41,12 +32,12 @@ def test_auto_means_the_gpu():
     assert resolve_device("auto").type == "cuda"
 
 
-def test_three_tiers_give_the_logits_and_tokens_of_the_model_on_the_gpu(six_layer_split):
-    plain = AutoModelForCausalLM.from_pretrained(six_layer_split).cuda().eval()
+def test_three_tiers_give_the_logits_and_tokens_of_the_model_on_the_gpu(six_layer_dir):
+    plain = AutoModelForCausalLM.from_pretrained(six_layer_dir).cuda().eval()
     ids = torch.randint(3, 256, (2, 40), generator=torch.Generator().manual_seed(1)).cuda()
     with torch.inference_mode():
         want = plain(input_ids=ids).logits
-    streamed = three_tiers(six_layer_split)
+    streamed = three_tiers(six_layer_dir)
     torch.testing.assert_close(streamed.forward(ids), want, rtol=1e-4, atol=1e-4)
     kw = dict(max_new_tokens=12, min_new_tokens=12, do_sample=False, pad_token_id=0)
     # 40 prompt tokens: generate prefills them in chunks of 16 first
@@ -55,16 +46,16 @@ def test_three_tiers_give_the_logits_and_tokens_of_the_model_on_the_gpu(six_laye
 
 
 @pytest.mark.parametrize("compress", ["int8", "nf4"])
-def test_compressed_layers_rebuilt_on_the_gpu_match_the_cpu(six_layer_split, compress):
+def test_compressed_layers_rebuilt_on_the_gpu_match_the_cpu(six_layer_dir, compress):
     ids = torch.randint(3, 256, (1, 24), generator=torch.Generator().manual_seed(2))
-    on_gpu = three_tiers(six_layer_split, compress=compress)
+    on_gpu = three_tiers(six_layer_dir, compress=compress)
     on_cpu = LayerwiseModel(on_gpu.folder, budget="1GB", device="cpu")
     torch.testing.assert_close(on_gpu.forward(ids).cpu(), on_cpu.forward(ids), rtol=1e-4, atol=1e-4)
     on_gpu.close()
 
 
-def test_streaming_allocates_nothing_per_layer(six_layer_split):
-    streamed = three_tiers(six_layer_split)
+def test_streaming_allocates_nothing_per_layer(six_layer_dir):
+    streamed = three_tiers(six_layer_dir)
     ids = torch.randint(3, 256, (1, 16), generator=torch.Generator().manual_seed(3)).cuda()
     streamed.forward(ids)  # the first pass sizes the slots, staging buffers and dequant buffers
     torch.cuda.synchronize()
@@ -77,11 +68,11 @@ def test_streaming_allocates_nothing_per_layer(six_layer_split):
     streamed.close()
 
 
-def test_time_generation_runs_on_the_gpu(six_layer_split):
+def test_time_generation_runs_on_the_gpu(six_layer_dir):
     """The clock criterion answers on the model's device (a CPU tensor broke generate on CUDA)."""
     from ft_stream.bench import time_generation
 
-    plain = AutoModelForCausalLM.from_pretrained(six_layer_split).cuda().eval()
+    plain = AutoModelForCausalLM.from_pretrained(six_layer_dir).cuda().eval()
     ids = torch.randint(3, 256, (1, 8), generator=torch.Generator().manual_seed(4)).cuda()
     result = time_generation(plain, ids, 5)
     assert len(result.tokens) == 5 and result.s_per_token > 0 and result.prefill_s > 0

@@ -6,8 +6,6 @@ import re
 
 import pytest
 import torch
-from conftest import tiny_config
-from transformers import AutoModelForCausalLM
 
 from ft_core import FtError
 from ft_stream import LayerwiseModel, parse_size, split
@@ -34,14 +32,6 @@ def test_a_budget_below_the_working_set_names_the_smallest_and_it_works(which):
                           .group(1).replace(" ", ""))
     key = "device_budget" if which == "GPU" else "host_budget"
     plan_tiers(100_000_000, [10_000_000] * 8, slots=2, reserve=10_000_000, **{**budgets, key: smallest})
-
-
-@pytest.fixture
-def six_layer_dir(tmp_path):
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(tiny_config(num_hidden_layers=6, tie_word_embeddings=False)) \
-        .save_pretrained(tmp_path / "model")
-    return tmp_path / "model"
 
 
 @pytest.mark.parametrize("compress", [None, "int8", "nf4"])
