@@ -78,6 +78,13 @@ def callback_streamer(tokenizer, emit: Callable[[str], None]):
     return _Callback(tokenizer, skip_prompt=True, skip_special_tokens=True)
 
 
+@dataclass(frozen=True)
+class Generated:
+    text: str  # cut at the first stop string
+    token_ids: list[int]
+    stopped: bool  # a stop string ended it
+
+
 @dataclass
 class ChatModel:
     """A tokenizer and model pair that answers conversations.
@@ -111,18 +118,28 @@ class ChatModel:
         answer as it is generated (whole words, cut at the stop strings), e.g. ``print``."""
         if on_text is None:
             return self.replies([conversation])[0]
+        return self.generate_one(self.encode([conversation]), self.options, on_text).text.strip()
+
+    def generate_one(self, batch, options: GenerationOptions, on_text: Callable[[str], None] | None = None,
+                     stopping_criteria=None) -> Generated:
+        """One prompt's answer from ``batch`` (see ``encode``) with ``options``: its text cut at the
+        stop strings and handed to ``on_text`` piece by piece as it is generated, its new token ids,
+        and whether a stop string ended it. ``stopping_criteria``: more criteria for ``generate``."""
         import torch
 
         tok = self.tokenizer
-        batch = self.encode([conversation])
-        cutter = StopCutter(self.options.stop)
-        streamer = callback_streamer(tok, lambda text: (piece := cutter.feed(text)) and on_text(piece))
+        cutter = StopCutter(options.stop)
+        streamer = None if on_text is None else \
+            callback_streamer(tok, lambda text: (piece := cutter.feed(text)) and on_text(piece))
         with torch.inference_mode():
             out = self.model.generate(**batch, pad_token_id=tok.pad_token_id, streamer=streamer,
-                                      **self.options.generate_kwargs(tok))
-        if rest := cutter.flush():
+                                      stopping_criteria=stopping_criteria, **options.generate_kwargs(tok))
+        if on_text is not None and (rest := cutter.flush()):
             on_text(rest)
-        return self._cut(tok.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)).strip()
+        new = out[0, batch["input_ids"].shape[1]:].tolist()
+        whole = StopCutter(options.stop)
+        text = whole.feed(tok.decode(new, skip_special_tokens=True)) + whole.flush()
+        return Generated(text, new, whole.stopped)
 
     def encode(self, conversations: Sequence[Conversation]):
         """The conversations as one left-padded batch of prompt ids (the chat template with the
@@ -149,6 +166,5 @@ class ChatModel:
 
     def _cut(self, text: str) -> str:
         """The text before the first stop string (generation stops on it, the batch's others run on)."""
-        for stop in self.options.stop:
-            text = text.split(stop, 1)[0]
-        return text
+        cutter = StopCutter(self.options.stop)
+        return cutter.feed(text) + cutter.flush()

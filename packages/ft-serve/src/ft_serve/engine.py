@@ -19,8 +19,6 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ft_models.chat import StopCutter, callback_streamer
-
 
 class RequestError(Exception):
     """A request the API answers with a 4xx and an OpenAI-style error body."""
@@ -138,29 +136,16 @@ class Engine:
             def __call__(self, input_ids, scores, **kwargs):
                 return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
 
-        tok = self.chat.tokenizer
         options = GenerationOptions(max_new_tokens=sampling.max_tokens, temperature=sampling.temperature,
                                     top_p=sampling.top_p, stop=sampling.stop,
                                     repetition_penalty=self.chat.options.repetition_penalty)
-        cutter = StopCutter(sampling.stop)
-        streamer = None
-        if emit is not None:
-            streamer = callback_streamer(tok, lambda text: (piece := cutter.feed(text)) and emit(piece))
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)  # one generation at a time: the seed alone decides
-        with torch.inference_mode():
-            out = self.chat.model.generate(**batch, pad_token_id=tok.pad_token_id, streamer=streamer,
-                                           stopping_criteria=StoppingCriteriaList([Cancelled()]),
-                                           **options.generate_kwargs(tok))
-        new = out[0, prompt_tokens:].tolist()
-        if emit is not None and (rest := cutter.flush()):
-            emit(rest)
-        text = tok.decode(new, skip_special_tokens=True)
-        cut = StopCutter(sampling.stop)
-        text = cut.feed(text) + cut.flush()
+        out = self.chat.generate_one(batch, options, emit, StoppingCriteriaList([Cancelled()]))
+        text, new = out.text, out.token_ids
         if cancel.is_set():
             reason = "cancelled"
-        elif cut.stopped or (new and new[-1] in _eos_ids(self.chat.model, tok)):
+        elif out.stopped or (new and new[-1] in _eos_ids(self.chat.model, self.chat.tokenizer)):
             reason = "stop"
         else:
             reason = "length" if len(new) >= sampling.max_tokens else "stop"
