@@ -25,6 +25,8 @@ def test_packed_positions_restart_and_the_tail_is_its_own_sequence():
     packed, plan = padding_free.pack(padded_batch([4, 2, 1], 4), pad_id=0)
     assert packed["position_ids"].tolist() == [[0, 1, 2, 3], [0, 1, 0, 0]]
     assert "attention_mask" not in packed and packed["labels"][1].tolist() == [-100] * 4
+    # flash attention reads restarting positions only in a one-row batch: the pieces' boundaries ride along
+    assert packed["cu_seq_lens_q"].tolist() == [0, 4, 6, 7, 8] and packed["max_length_k"] == 4
 
 
 @pytest.fixture(scope="module")

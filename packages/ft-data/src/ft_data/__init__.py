@@ -11,7 +11,7 @@ from ft_data.dataset import TokenizedData, build_dataset
 from ft_data.loading import Loaded, load_conversations, load_records, read_rows
 from ft_data.masking import tokenize_conversation
 from ft_data.mixing import mix, train_eval_split
-from ft_data.packing import pack_dataset, pack_examples, plan_rows
+from ft_data.packing import pack_dataset, pack_examples, plan_rows, varlen_kwargs
 from ft_data.registry import DatasetSpec, load_registry, load_spec
 from ft_data.templates import NAMED_TEMPLATES, ChatFormat
 
@@ -26,6 +26,7 @@ __all__ = [
     "SFTCollator",
     "pack_dataset",
     "pack_examples",
+    "varlen_kwargs",
     "plan_rows",
     "NAMED_TEMPLATES",
     "ChatFormat",

@@ -30,8 +30,11 @@ class SFTCollator:
     """``input_ids``/``labels`` (and ``attention_mask``) padded to the batch's longest row.
 
     Packed rows (with ``position_ids``) get no attention mask, so transformers derives the
-    per-example block-diagonal mask from the restarting positions; their batch carries
-    ``ft_packed_tokens``, the count of non-padding tokens, for the trainer to pop.
+    per-example block-diagonal mask from the restarting positions; the batch also carries their
+    boundaries for flash attention (``ft_data.packing.varlen_kwargs``) and ``ft_packed_tokens``,
+    the count of non-padding tokens, for the trainer to pop. A row's padding continues its last
+    example's positions (after its tokens, so no token sees it) instead of forming one-token
+    sequences.
 
     Example:
         >>> batch = SFTCollator(pad_token_id=0)([{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]},
@@ -53,12 +56,25 @@ class SFTCollator:
         if "position_ids" in features[0]:
             import torch
 
-            batch["position_ids"] = _pad([f["position_ids"] for f in features], 0, side, multiple)
+            from ft_data.packing import varlen_kwargs
+
+            width = batch["input_ids"].size(1)
+            batch["position_ids"] = torch.tensor([_padded_positions(f["position_ids"], width, side) for f in features])
+            batch.update(varlen_kwargs(batch["position_ids"]))
             # nothing else tells padding from tokens in packed rows (no attention mask): the count rides along
             batch[PACKED_TOKENS] = torch.tensor(sum(len(i) for i in ids))
         else:
             batch["attention_mask"] = _pad([[1] * len(i) for i in ids], 0, side, multiple)
         return batch
+
+
+def _padded_positions(positions: list[int], width: int, side: str) -> list[int]:
+    """Right padding continues the last example's positions; left padding is a sequence of its own."""
+    pad = width - len(positions)
+    if side == "left":
+        return list(range(pad)) + list(positions)
+    last = positions[-1] if positions else -1
+    return list(positions) + list(range(last + 1, last + 1 + pad))
 
 
 def _joined(prompt: list[int], answer: list[int]) -> tuple[list[int], list[int]]:

@@ -2,9 +2,11 @@
 
 First-fit decreasing: the longest example goes first into the first row with room (a segment
 tree over the rows' free space finds it in O(log n)). ``position_ids`` restart at 0 for every
-example: transformers reads them as sequence boundaries, giving flash-attn varlen kernels and, when
-no attention mask is passed, a block-diagonal mask under sdpa and eager. The first label of every
-example is ignored, so no example is asked to predict its first token from another example.
+example: with no attention mask, transformers derives a block-diagonal mask from them under sdpa and
+eager. Flash attention reads them only for a batch of one row, so ``varlen_kwargs`` hands it the
+sequence boundaries of a whole batch (``cu_seq_lens_*``), as TRL's padding-free collator does. The
+first label of every example is ignored, so no example is asked to predict its first token from
+another example.
 """
 
 from __future__ import annotations
@@ -128,3 +130,25 @@ def pack_columns(columns, max_length: int):
 
     return pa.table({"input_ids": lists(ids), "labels": lists(labels), "position_ids": lists(positions),
                      "seq_lengths": pa.ListArray.from_arrays(pa.array(seq_offsets), pa.array(ordered_lengths))})
+
+
+def varlen_kwargs(position_ids) -> dict:
+    """transformers' varlen attention arguments for packed rows ``[batch, width]``: every row start
+    and every position 0 begins a sequence, counted over the rows laid end to end (flash attention's
+    ``cu_seq_lens_q``/``_k`` and ``max_length_q``/``_k``). Without them flash attention treats a
+    batch of several packed rows as one sequence per row, and examples attend to each other.
+
+    Example:
+        >>> import torch
+        >>> kw = varlen_kwargs(torch.tensor([[0, 1, 2, 0, 1], [0, 1, 2, 3, 4]]))
+        >>> kw["cu_seq_lens_q"].tolist(), kw["max_length_q"]
+        ([0, 3, 5, 10], 5)
+    """
+    import torch
+
+    starts = position_ids.reshape(-1) == 0
+    starts[:: position_ids.size(1)] = True
+    total = torch.tensor([starts.numel()], device=position_ids.device)
+    cu = torch.cat([starts.nonzero().view(-1), total]).to(torch.int32)
+    longest = int(cu.diff().max())
+    return {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": longest, "max_length_k": longest}

@@ -11,7 +11,8 @@ loss code sees exactly the tensors it would have seen. Two layouts:
   mask that keeps the two answers apart. DPO prompts are often most of the tokens, so this does
   up to half the work.
 - plain (flash attention, or pairs whose prompts differ): every sequence is a piece; positions
-  restart per piece, which transformers turns into per-sequence attention.
+  restart per piece, which transformers turns into per-sequence attention (flash attention gets the
+  pieces' boundaries as ``cu_seq_lens_*``: it reads restarting positions only in a one-row batch).
 
 Example:
     >>> import torch
@@ -26,6 +27,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ft_data.packing import varlen_kwargs
+
+VARLEN = ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
 PER_TOKEN = ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1", "label_mask")
 
 
@@ -141,11 +145,13 @@ def pack(kwargs: dict, pad_id: int, shared: bool = True) -> tuple[dict, Layout]:
         out[r, c] = values[real]
         return out
 
-    packed = {k: v for k, v in kwargs.items() if k not in ("attention_mask", "input_ids", "labels", "position_ids")}
+    packed = {k: v for k, v in kwargs.items() if k not in ("attention_mask", "input_ids", "labels", "position_ids", *VARLEN)}
     packed["input_ids"] = scatter(ids, pad_id)
     packed["position_ids"] = layout.position
     if layout.mask is not None:
         packed["attention_mask"] = layout.mask
+    else:
+        packed.update(varlen_kwargs(layout.position))
     if labels is not None:  # a piece's first token is never predicted from the token before it
         packed["labels"] = scatter(labels, -100).masked_fill(layout.position == 0, -100)
     return packed, layout
