@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from peer_envs import model_dir
 from rounds import peak_rss_gb
 
 CUTOFF, BATCH, RANK, LR, BETA = 1024, 4, 16, 5e-5, 0.1  # no pair reaches the cutoff: no truncation on either side
@@ -59,10 +60,8 @@ def run_trl(pairs: Path, out: Path, dtype: str) -> tuple[list[dict], int, int]:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
-    from ft_models import model_path
-
     rows = [json.loads(line) for line in pairs.read_text().splitlines()]
-    path = model_path(MODEL)
+    path = model_dir()
     records: list[dict] = []
 
     class Keep(TrainerCallback):
@@ -92,7 +91,7 @@ def main() -> None:
     print(json.dumps({"tool": tool, "pairs": n_pairs, "tokens": tokens, "seconds": runtime,
                       "tokens_per_s": tokens / runtime, "steps": len(losses), "mean_loss": sum(losses) / len(losses),
                       "last_accuracy": accuracy[-1] if accuracy else None,
-                      "peak_rss_gb": peak_rss_gb(), "dtype": dtype}))
+                      "peak_rss_gb": peak_rss_gb(), "dtype": dtype, "python": sys.executable}))
 
 
 if __name__ == "__main__":

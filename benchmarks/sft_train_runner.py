@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from peer_envs import model_dir
 from rounds import peak_rss_gb
 
 CUTOFF, BATCH, RANK, LR = 512, 4, 16, 1e-4
@@ -81,10 +82,8 @@ def run_trl(chats: Path, out: Path, packing: bool, dtype: str) -> list[dict]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from ft_models import model_path
-
     rows = chat_rows(chats)
-    path = model_path("smollm2-135m-instruct")
+    path = model_dir()
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     records: list[dict] = []
     args = SFTConfig(output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=BATCH, learning_rate=LR,
@@ -113,7 +112,7 @@ def main() -> None:
     losses = [r["loss"] for r in records if "loss" in r]
     print(json.dumps({"tool": tool, "tokens": tokens, "seconds": runtime, "tokens_per_s": tokens / runtime,
                       "steps": len(losses), "mean_loss": sum(losses) / len(losses),
-                      "peak_rss_gb": peak_rss_gb(), "dtype": dtype}))
+                      "peak_rss_gb": peak_rss_gb(), "dtype": dtype, "python": sys.executable}))
 
 
 if __name__ == "__main__":

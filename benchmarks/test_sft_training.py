@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from peer_envs import peer_env, python_for
 from rounds import describe, interleaved
 from synthetic_chats import write_chats
 
@@ -36,8 +36,8 @@ def chats(tmp_path_factory):
 
 
 def run(tool: str, chats: Path, out: Path) -> dict:
-    done = subprocess.run([sys.executable, str(RUNNER), tool, str(chats), str(out / tool)], capture_output=True,
-                          text=True)
+    done = subprocess.run([python_for(tool), str(RUNNER), tool, str(chats), str(out / tool)], capture_output=True,
+                          text=True, env=peer_env())
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -3,9 +3,10 @@
 
     python scripts/check_wheels.py [--keep DIR] [package ...]
 
-Each library must import on its own (its transformers range checked at import); ft-cli alone
-must answer `ft --help` and say which library to install for a command. Run by CI after the
-test suite (`.ci/run`) and usable by hand before a release.
+Each library must import on its own (its transformers range checked at import) and run its
+README's Python examples as written there (scripts/readme_examples.py); ft-cli alone must answer
+`ft --help` and say which library to install for a command. Run by CI after the test suite
+(`.ci/run`) and usable by hand before a release.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import tempfile
 import tomllib
 import venv
 from pathlib import Path
+
+import readme_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 TORCH = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ft"]["workspace"]["torch"]
@@ -61,6 +64,7 @@ def check(package: str, dist: Path, work: Path) -> str:
         if done.returncode != 2 or "install ft-train to use `ft train`" not in done.stderr:
             raise SystemExit(f"ft-cli alone: unexpected answer to `ft train`: {done.stderr}")
         out = done.stderr.strip()
+    out += "\n  " + readme_examples.run(python, package, work / "readme")
     installed = sh(python, "-m", "pip", "list", "--format=freeze").stdout
     ft_installed = sorted(line.split("==")[0] for line in installed.splitlines() if line.startswith("ft-"))
     return f"{package}: ok ({', '.join(ft_installed)}) {out}"

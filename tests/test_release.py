@@ -48,6 +48,7 @@ def test_the_workflows_run_the_scripts_on_the_right_events():
     assert set(on(test)) == {"pull_request", "push"} and on(release) == {"push": {"tags": ["ft-*-v*"]}}
     steps = [s.get("run", "") for job in test["jobs"].values() for s in job["steps"]]
     assert any("changed_packages.py" in s for s in steps) and any("check_wheels.py" in s for s in steps)
+    assert any("./actionlint" in s for s in steps)  # the workflows are linted in CI (no actionlint wheel to run here)
     build = " ".join(s.get("run", "") for s in release["jobs"]["build"]["steps"])
     assert "release.py" in build and "--dry-run" in build
     assert release["jobs"]["publish"]["permissions"] == {"id-token": "write"}  # trusted publishing, no token

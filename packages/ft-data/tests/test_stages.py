@@ -115,7 +115,8 @@ def test_sft_packing_into_rows(smol_tokenizer, tmp_path):
     plain = build_dataset(smol_tokenizer, write(tmp_path, rows), stage="sft", cutoff_len=128)
     packed = build_dataset(smol_tokenizer, write(tmp_path, rows), stage="sft", cutoff_len=128, packing=True)
     n = len(plain.dataset[0]["input_ids"])
-    assert packed.examples == -(-30 // (128 // n))
+    assert packed.examples == -(-30 // (128 // n)) and packed.packed_from == 30
+    assert packed.summary().startswith(f"30 sft examples packed into {packed.examples} rows (0 truncated")
     row = packed.dataset[0]
     assert len(row["input_ids"]) == n * (128 // n) and row["seq_lengths"] == [n] * (128 // n)
     assert row["position_ids"][:n] == list(range(n)) and row["position_ids"][n] == 0

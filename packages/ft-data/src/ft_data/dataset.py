@@ -35,16 +35,19 @@ class TokenizedData:
 
     dataset: object  # datasets.Dataset
     stage: str
-    examples: int
+    examples: int  # rows of ``dataset`` (packed rows when packed)
     truncated: int
     dropped: int
     skipped_rows: list[str] = field(default_factory=list)
     empty_answers: int = 0  # rows whose answer is blank: only the end-of-turn marker trains
     duplicates: int = 0  # rows that repeat an earlier one exactly
     from_cache: bool = False
+    packed_from: int | None = None  # the examples that packing put into the rows
 
     def summary(self) -> str:
-        text = (f"{self.examples} {self.stage} examples ({self.truncated} truncated, {self.dropped} dropped for having "
+        count = f"{self.examples} {self.stage} examples" if self.packed_from is None else \
+            f"{self.packed_from} {self.stage} examples packed into {self.examples} rows"
+        text = (f"{count} ({self.truncated} truncated, {self.dropped} dropped for having "
                 f"no trained token within the cutoff, {len(self.skipped_rows)} bad rows skipped)")
         rows = lambda n: f"{n} row{'' if n == 1 else 's'}"  # noqa: E731
         notes = ([f"{rows(self.empty_answers)} with an empty answer (only the end-of-turn marker is trained)"]
@@ -118,7 +121,8 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
     ``stage`` (pt, sft, rm, dpo, orpo, kto, ppo, grpo); every file is checked before any is read.
 
     ``packing`` (sft) packs examples into rows of ``cutoff_len`` tokens with restarting
-    ``position_ids`` (see ft_data.packing); ``examples`` then counts packed rows.
+    ``position_ids`` (see ft_data.packing); ``examples`` then counts packed rows and
+    ``packed_from`` the examples in them.
 
     Example:
         >>> data = build_dataset(tok, [("train.jsonl", "auto")], stage="sft", cutoff_len=512)  # doctest: +SKIP
@@ -155,6 +159,8 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
         raise FtError(f"no {stage} example keeps a trained token within cutoff_len={cutoff_len}; raise cutoff_len")
     summary = {"stage": stage, "examples": len(kept), "truncated": counts[TRUNCATED], "dropped": counts[DROPPED],
                "skipped_rows": skipped, **quality_counts(records, train_on)}
+    if packing:
+        summary["packed_from"] = sum(len(lengths) for lengths in kept["seq_lengths"])
     if cache:
         with atomic_dir(folder) as tmp:
             kept.save_to_disk(str(tmp / "arrow"))
