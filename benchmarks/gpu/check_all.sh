@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Every GPU check of this repo in one command (carry .gpu, made by benchmarks/gpu/prepare.sh):
-#   bash benchmarks/gpu/check_all.sh [stream|sft|all]
+#   bash benchmarks/gpu/check_all.sh [stream|sft|serve|all]
 # stream (issue 11): the gpu-marked tests, ft-stream's correctness across five architectures, the
 #   host link and the 7B streaming benchmark (about 4 minutes on an H100);
-# sft (issue 10): the LoRA SFT benchmark against plain TRL (about 3 minutes).
+# sft (issue 10): the LoRA SFT benchmark against plain TRL (about 3 minutes);
+# serve (issue 12): the fast test suite on CUDA (the embedded model cannot travel: its tests skip,
+#   the carried tokenizer stands in for SmolLM2's), then ft chat / ft export / ft serve / ChatModel
+#   on the GPU giving the same greedy answer (serve_check.py; not yet run on a GPU).
 # Results land in $OUT: stream_gpu.json, gpu_sft.json, gpu.txt (device and versions), *.log.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,5 +34,11 @@ if [[ $what == sft || $what == all ]]; then
   timeout 300 python3 benchmarks/gpu/sft_gpu.py --tokenizer .gpu/tokenizer --out "$OUT" \
     --tools "${SFT_TOOLS:-ft-packed,trl-packed,ft-unpacked,trl-defaults}" 2>&1 | grep -v 'it/s\]' | tail -40 \
     | tee "$OUT/sft.log" || status=1
+fi
+if [[ $what == serve || $what == all ]]; then
+  FT_TEST_TOKENIZER=.gpu/tokenizer timeout 300 python3 -m pytest -q -p no:cacheprovider -m "not slow" \
+    --import-mode=importlib packages/*/tests tests 2>&1 | tail -40 | tee "$OUT/pytest_fast_cuda.log" || status=1
+  PATH=/tmp/site/bin:$PATH timeout 240 python3 benchmarks/gpu/serve_check.py --tokenizer .gpu/tokenizer \
+    --out "$OUT" --device cuda 2>&1 | grep -v 'it/s\]' | tail -40 | tee "$OUT/serve.log" || status=1
 fi
 exit $status

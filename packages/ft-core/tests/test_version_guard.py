@@ -2,11 +2,15 @@ import pytest
 
 from ft_core import FtVersionError, check_transformers, declared_range
 
+# each package's own floor (proven by scripts/compat.py) and the release just below it
+FLOORS = {"ft-data": ("4.56.2", "4.56.1"), "ft-models": ("5.0.0", "4.57.6"), "ft-train": ("5.0.0", "4.57.6"),
+          "ft-stream": ("5.0.0", "4.57.6"), "ft-serve": ("5.0.0", "4.57.6")}
 
-@pytest.mark.parametrize("dist", ["ft-data", "ft-models", "ft-train", "ft-stream"])
+
+@pytest.mark.parametrize("dist", list(FLOORS))
 def test_range_comes_from_package_metadata(dist):
-    spec = declared_range(dist)
-    assert spec.contains("5.0.0") and not spec.contains("4.99.0") and not spec.contains("6.0.0")
+    spec, (floor, below) = declared_range(dist), FLOORS[dist]
+    assert spec.contains(floor) and not spec.contains(below) and not spec.contains("6.0.0")
 
 
 @pytest.mark.parametrize("installed", ["5.0.0", "5.23.0", "5.99.1"])

@@ -60,9 +60,24 @@ def test_load_adapter_names_a_bad_folder(tiny_llama_dir, tmp_path):
 def test_embedded_model_answers_with_its_chat_template(smol_dir):
     tok = load_tokenizer("smollm2-135m-instruct")
     assert "<|im_start|>" in tok.chat_template
+    assert tok.eos_token == tok.pad_token == "<|im_end|>" and tok.bos_token == "<|im_start|>"  # as the GGUF file says
     chat = ChatModel.load("smollm2-135m-instruct")
     assert chat.model.config.num_hidden_layers == 30 and chat.model.config.tie_word_embeddings
     assert chat.reply([{"role": "user", "content": "What is the capital of France?"}]) == "The capital of France is Paris."
+
+
+def test_gguf_special_tokens_come_from_the_file(smol_dir):
+    """transformers before 5.18 read SmolLM2's GGUF eos as <|im_start|> and no pad token."""
+    from transformers import AutoTokenizer
+
+    from ft_models._compat import gguf_special_tokens
+    from ft_models.embedded import EMBEDDED_MODELS
+
+    tok = AutoTokenizer.from_pretrained(smol_dir)
+    tok.eos_token, tok.pad_token = "<|im_start|>", None  # what transformers 5.0 gave
+    assert gguf_special_tokens(tok, EMBEDDED_MODELS["smollm2-135m-instruct"].gguf_path()) == \
+        {"eos": "<|im_end|>", "pad": "<|im_end|>"}
+    assert tok.eos_token_id == tok.pad_token_id == 2
 
 
 def test_an_adapter_for_another_base_is_refused_or_warned_about(tiny_llama_dir, tmp_path, caplog):

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from ft_core import atomic_dir, ft_home
+from ft_models._compat import gguf_special_tokens
 
 log = logging.getLogger("ft_models")
 
@@ -42,6 +43,9 @@ def _convert(gguf_path: Path, out: Path) -> None:
     folder, name = gguf_path.parent, gguf_path.name
     log.info("converting %s to safetensors in %s (once)", name, out)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    fixed = gguf_special_tokens(tokenizer, gguf_path)
+    if fixed:
+        log.info("special tokens set from the GGUF file: %s", fixed)
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained: rebuild it from a config without the
     # gguf quantization_config and move the dequantized weights across.
