@@ -90,7 +90,8 @@ def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, said, monkeyp
     monkeypatch.setattr(SFTCollator, "__call__", lambda self, f: seen.append(collate(self, f)) or seen[-1])
     result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=4, packing=True, train_on="last", cutoff_len=128))
     out = said()
-    rows = int(out.split(" sft examples")[0].split()[-1])
+    assert "40 sft examples packed into " in out
+    rows = int(out.split("packed into ")[1].split()[0])
     assert rows <= 20  # 40 conversations of under 64 tokens packed into rows of 128
     losses = [r["loss"] for r in read_metrics(result.metrics_file) if "loss" in r]
     assert len(losses) == 2 and all(loss > 0 for loss in losses)
