@@ -186,7 +186,8 @@ def prepare(pkg: str, version: str) -> Path:
     constraints.write_text("\n".join(pins) + "\n")
     log.write_text("")
     for args in plan:
-        cmd = [str(venv / "bin/python"), "-m", "pip", "install", "--disable-pip-version-check", "-c", str(constraints), *args]
+        cmd = [str(venv / "bin/python"), "-m", "pip", "install", "--no-compile", "--disable-pip-version-check",
+               "-c", str(constraints), *args]
         with log.open("a") as out:
             out.write(f"\n$ {shlex.join(cmd)}\n")
             out.flush()

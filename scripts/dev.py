@@ -42,7 +42,7 @@ def _fingerprint(ws: dict) -> str:
 
 
 def _pip(*args: str) -> None:
-    cmd = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", *args]
+    cmd = [str(BIN / "python"), "-m", "pip", "install", "--no-compile", "--disable-pip-version-check", *args]
     with LOG.open("a") as log:
         log.write(f"\n$ {' '.join(cmd)}\n")
         log.flush()

@@ -103,12 +103,43 @@ def _section_fields(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
+def _trainer_fields_file() -> Path:
+    from importlib.metadata import version
+
+    from ft_core import ft_home
+
+    return ft_home() / "cache" / f"trl-{version('trl')}-sft-fields.json"
+
+
 def _trainer_fields() -> list[str]:
+    """TRL's SFTConfig field names: from the copy a training run remembered (importing TRL takes
+    seconds; a misplaced key should be named in about one), else from TRL itself. Writes nothing:
+    a bad config leaves no trace."""
+    import json
+
+    cached = _trainer_fields_file()
+    if cached.is_file():
+        return json.loads(cached.read_text())
     import dataclasses
 
     from trl import SFTConfig
 
     return [f.name for f in dataclasses.fields(SFTConfig)]
+
+
+def remember_trainer_fields() -> None:
+    """Keep TRL's SFTConfig field names in FT_HOME (a run calls this once TRL is loaded anyway)."""
+    import dataclasses
+    import json
+
+    from trl import SFTConfig
+
+    from ft_core import atomic_write_text
+
+    cached = _trainer_fields_file()
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(cached, json.dumps([f.name for f in dataclasses.fields(SFTConfig)]))
 
 
 def section_of(name: str) -> str | None:

@@ -24,7 +24,7 @@ def train(
     Example: ft init sft && ft train ft-sft.yaml
     """
     from ft_core import FtError
-    from ft_train import run_training
+    from ft_train import load_run_config
 
     if convert:
         from ft_train.llamafactory import converted_yaml
@@ -34,13 +34,14 @@ def train(
     if resume and restart:
         raise FtError("--resume and --restart exclude each other: pick one")
     rerun = "resume" if resume else "restart" if restart else "auto"
+    load_run_config(config)  # a mistake is one line in about a second (before torch and TRL load), once
     if nproc > 1 or launcher_arg:
-        from ft_train import load_run_config
         from ft_train.launch import launch
 
-        load_run_config(config)  # a mistake is one line here, not one per process
         code = launch(config, nproc, rerun=rerun, launcher_args=launcher_arg)
         raise typer.Exit(code)
+    from ft_train import run_training
+
     result = run_training(config, rerun=rerun)
     loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "n/a"
     typer.echo(f"done: final loss {loss}")
