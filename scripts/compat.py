@@ -310,8 +310,10 @@ def render_table(runs: list[dict]) -> str:
     """A markdown table: the latest floor and ceiling run of each package."""
     rows = ["| package | declared range | floor | ceiling | date |", "|---|---|---|---|---|"]
     for pkg in sorted({r["package"] for r in runs}):
-        latest = {end: max((r for r in runs if r["package"] == pkg and r["end"] == end),
-                           key=lambda r: r["date"], default=None) for end in ("floor", "ceiling")}
+        declared = transformers_range(pkg) if (ROOT / "packages" / pkg).is_dir() else None
+        current = [r for r in runs if r["package"] == pkg and (declared is None or r["range"] == str(declared))]
+        latest = {end: max((r for r in current if r["end"] == end), key=lambda r: r["date"], default=None)
+                  for end in ("floor", "ceiling")}
         shown = [r for r in latest.values() if r]
         if not shown:
             continue

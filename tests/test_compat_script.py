@@ -36,12 +36,12 @@ def test_companion_pins_follow_the_transformers_major_minor():
     assert compat.companions("5.0.0") == []
 
 
-RUNS = [
-    {"package": "ft-data", "end": "floor", "transformers": "5.0.0", "range": "<6,>=5.0", "fast": False, "ok": True,
+RUNS = [  # "ft-demo": no such package folder, so no declared range filters its runs
+    {"package": "ft-demo", "end": "floor", "transformers": "5.0.0", "range": "<6,>=5.0", "fast": False, "ok": True,
      "passed": 40, "failed": 0, "errors": 0, "skipped": 1, "date": "2026-11-01"},
-    {"package": "ft-data", "end": "ceiling", "transformers": "5.24.0", "range": "<6,>=5.0", "fast": True, "ok": False,
+    {"package": "ft-demo", "end": "ceiling", "transformers": "5.24.0", "range": "<6,>=5.0", "fast": True, "ok": False,
      "passed": 38, "failed": 2, "errors": 0, "skipped": 1, "date": "2026-11-02"},
-    {"package": "ft-data", "end": "at", "transformers": "4.57.6", "range": "<6,>=5.0", "fast": False, "ok": True,
+    {"package": "ft-demo", "end": "at", "transformers": "4.57.6", "range": "<6,>=5.0", "fast": False, "ok": True,
      "passed": 40, "failed": 0, "errors": 0, "skipped": 1, "date": "2026-11-03"},
 ]
 
@@ -49,9 +49,18 @@ RUNS = [
 def test_table_shows_the_latest_floor_and_ceiling_run():
     table = compat.render_table(RUNS).splitlines()
     assert table[0] == "| package | declared range | floor | ceiling | date |"
-    assert table[2] == ("| ft-data | `transformers<6,>=5.0` | 5.0.0: pass, 40 passed | "
+    assert table[2] == ("| ft-demo | `transformers<6,>=5.0` | 5.0.0: pass, 40 passed | "
                         "5.24.0: **FAIL** (2 failed), 38 passed (fast) | 2026-11-02 |")
     assert len(table) == 3  # the explicit --at run is not an end
+
+
+def test_runs_under_an_earlier_range_leave_the_table():
+    stale = {"package": "ft-data", "end": "floor", "transformers": "5.0.0", "range": "<6,>=5.0", "fast": False,
+             "ok": False, "passed": 99, "failed": 1, "errors": 0, "skipped": 0, "date": "2026-11-27"}
+    current = dict(stale, transformers=str(compat.floor_of(compat.transformers_range("ft-data"), ["4.56.2"])),
+                   range=str(compat.transformers_range("ft-data")), ok=True, passed=100, failed=0)
+    rows = compat.render_table([stale, current]).splitlines()[2:]
+    assert len(rows) == 1 and f"{current['transformers']}: pass, 100 passed" in rows[0]
 
 
 def test_readme_block_replacement_touches_only_the_block():
