@@ -42,7 +42,9 @@ def _fingerprint(ws: dict) -> str:
 
 
 def _pip(*args: str) -> None:
-    cmd = [str(BIN / "python"), "-m", "pip", "install", "--no-compile", "--disable-pip-version-check", *args]
+    # byte-compiled at install: where PYTHONDONTWRITEBYTECODE is set (these machines), imports never
+    # cache .pyc, and every test subprocess would compile torch/transformers again (+5 min a suite)
+    cmd = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", *args]
     with LOG.open("a") as log:
         log.write(f"\n$ {' '.join(cmd)}\n")
         log.flush()
