@@ -177,3 +177,17 @@ def test_model_and_data_sections_are_the_loaders_parameters(tmp_path):
     model = GOOD.replace("  source: smollm2-135m-instruct", "  source: smollm2-135m-instruct\n  rope_scaling: ntk")
     with pytest.raises(FtError, match=r"model.rope_scaling: Input should be 'linear', 'dynamic', 'yarn' or 'llama3'"):
         load_run_config(write(tmp_path, model))
+
+
+def test_trainer_field_names_are_remembered_by_a_run(tmp_path, monkeypatch):
+    """A misplaced key is named from the field names a run kept, without importing TRL again."""
+    import json
+
+    from ft_train import config as cfg
+
+    monkeypatch.setenv("FT_HOME", str(tmp_path))
+    assert not cfg._trainer_fields_file().exists()
+    cfg.remember_trainer_fields()
+    assert "learning_rate" in json.loads(cfg._trainer_fields_file().read_text())
+    monkeypatch.setattr(cfg, "_sft_field_names", lambda: pytest.fail("TRL consulted though the names were kept"))
+    assert cfg.section_of("learnign_rate") == "train.learning_rate"

@@ -111,15 +111,7 @@ def _trainer_fields_file() -> Path:
     return ft_home() / "cache" / f"trl-{version('trl')}-sft-fields.json"
 
 
-def _trainer_fields() -> list[str]:
-    """TRL's SFTConfig field names: from the copy a training run remembered (importing TRL takes
-    seconds; a misplaced key should be named in about one), else from TRL itself. Writes nothing:
-    a bad config leaves no trace."""
-    import json
-
-    cached = _trainer_fields_file()
-    if cached.is_file():
-        return json.loads(cached.read_text())
+def _sft_field_names() -> list[str]:
     import dataclasses
 
     from trl import SFTConfig
@@ -127,19 +119,26 @@ def _trainer_fields() -> list[str]:
     return [f.name for f in dataclasses.fields(SFTConfig)]
 
 
-def remember_trainer_fields() -> None:
-    """Keep TRL's SFTConfig field names in FT_HOME (a run calls this once TRL is loaded anyway)."""
-    import dataclasses
+def _trainer_fields() -> list[str]:
+    """TRL's SFTConfig field names: from the copy a training run remembered (importing TRL takes
+    seconds; a misplaced key should be named in about one), else from TRL itself. Writes nothing:
+    a bad config leaves no trace."""
     import json
 
-    from trl import SFTConfig
+    cached = _trainer_fields_file()
+    return json.loads(cached.read_text()) if cached.is_file() else _sft_field_names()
+
+
+def remember_trainer_fields() -> None:
+    """Keep TRL's SFTConfig field names in FT_HOME (a run calls this once TRL is loaded anyway)."""
+    import json
 
     from ft_core import atomic_write_text
 
     cached = _trainer_fields_file()
     if not cached.is_file():
         cached.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(cached, json.dumps([f.name for f in dataclasses.fields(SFTConfig)]))
+        atomic_write_text(cached, json.dumps(_sft_field_names()))
 
 
 def section_of(name: str) -> str | None:
