@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU check of this repo in one command (carry .gpu, made by benchmarks/gpu/prepare.sh):
-#   bash benchmarks/gpu/check_all.sh [stream|sft|serve|all]
+#   bash benchmarks/gpu/check_all.sh [stream|sft|serve|all, or a comma list: serve,sft]
 # stream (issue 11): the gpu-marked tests, ft-stream's correctness across five architectures, the
 #   host link and the 7B streaming benchmark (about 4 minutes on an H100);
 # sft (issue 10): the LoRA SFT benchmark against plain TRL (about 3 minutes);
@@ -12,6 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out}; mkdir -p "$OUT"; export PYTHONUNBUFFERED=1
 what=${1:-all}
+[[ -d .gpu/tokenizer ]] || tar -C .gpu -xJf .gpu/tokenizer.tar.xz || exit 1
 python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .gpu/wheels/*.whl || exit 1
 # datasets needs pyarrow >= 24: the carried one only where the machine's is older
 if ! python3 -c 'import pyarrow, sys; sys.exit(int(pyarrow.__version__.split(".")[0]) < 24)' 2>/dev/null; then
@@ -24,18 +25,18 @@ print(torch.__version__, transformers.__version__, accelerate.__version__, peft.
       datasets.__version__, pyarrow.__version__)' >> "$OUT/gpu.txt" 2>&1
 cat "$OUT/gpu.txt"
 status=0
-if [[ $what == stream || $what == all ]]; then
+if [[ ,$what, == *,stream,* || $what == all ]]; then
   timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu packages/ft-stream/tests/test_cuda.py 2>&1 \
     | tail -30 | tee "$OUT/pytest_gpu.log" || status=1
   timeout 420 python3 benchmarks/gpu/stream_gpu.py --out "$OUT" 2>&1 | grep -v 'it/s\]' | tail -60 \
     | tee "$OUT/stream.log" || status=1
 fi
-if [[ $what == sft || $what == all ]]; then
+if [[ ,$what, == *,sft,* || $what == all ]]; then
   timeout 300 python3 benchmarks/gpu/sft_gpu.py --tokenizer .gpu/tokenizer --out "$OUT" \
     --tools "${SFT_TOOLS:-ft-packed,trl-packed,ft-unpacked,trl-defaults}" 2>&1 | grep -v 'it/s\]' | tail -40 \
     | tee "$OUT/sft.log" || status=1
 fi
-if [[ $what == serve || $what == all ]]; then
+if [[ ,$what, == *,serve,* || $what == all ]]; then
   FT_TEST_TOKENIZER=.gpu/tokenizer timeout 300 python3 -m pytest -q -p no:cacheprovider -m "not slow" \
     --import-mode=importlib packages/*/tests tests 2>&1 | tail -40 | tee "$OUT/pytest_fast_cuda.log" || status=1
   PATH=/tmp/site/bin:$PATH timeout 240 python3 benchmarks/gpu/serve_check.py --tokenizer .gpu/tokenizer \

@@ -59,7 +59,7 @@ def post(url: str, body: dict) -> bytes:
         return response.read()
 
 
-def served_answers(base: Path, adapter: Path, device: str) -> dict:
+def served_answers(base: Path, adapter: Path, device: str, devices: dict) -> dict:
     port = free_port()
     server = subprocess.Popen(["ft", "serve", str(base), "--adapter", str(adapter), "--device", device,
                                "--port", str(port), "--name", "m"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -83,6 +83,8 @@ def served_answers(base: Path, adapter: Path, device: str) -> dict:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        said = server.stdout.read()  # "serving 'm' (cuda:0) on http://...": where its model computes
+        devices["ft_serve"] = said.split("serving 'm' (", 1)[-1].split(")", 1)[0] if "serving 'm' (" in said else said[-300:]
 
 
 def main() -> int:
@@ -117,7 +119,7 @@ def main() -> int:
         del exported
     else:
         answers["ft_export"] = f"failed: {export.stderr[-500:]}"
-    answers.update(served_answers(base, adapter, args.device))
+    answers.update(served_answers(base, adapter, args.device, devices))
     same = {name: answer.strip() == reference.strip() for name, answer in answers.items()}
     on_device = all(d.startswith(args.device) for d in devices.values())
     report = {"device": args.device, "reference": reference, "answers": answers, "same": same, "devices": devices,

@@ -122,6 +122,18 @@ def test_serve_help_has_an_example_and_a_missing_server_says_what_to_install(mon
     assert "install ft-serve to use `ft serve` (pip install 'ft-cli[serve]'" in result.stderr
 
 
+def test_serve_says_where_the_model_computes(monkeypatch, tiny_chat_dir):
+    """The startup line names the device, so a user (and the GPU check) can see the model left the CPU."""
+    import ft_serve
+
+    served = {}
+    monkeypatch.setattr(ft_serve, "serve", lambda engine, **kwargs: served.update(kwargs, engine=engine))
+    result = runner.invoke(app, ["serve", str(tiny_chat_dir), "--device", "cpu", "--port", "8123", "--name", "m"])
+    assert result.exit_code == 0, result.output
+    assert "serving 'm' (cpu) on http://127.0.0.1:8123/v1" in result.stderr
+    assert served["port"] == 8123 and str(served["engine"].chat.model.device) == "cpu"
+
+
 @pytest.mark.slow
 def test_chat_streams_the_same_text_as_before(smol_dir):
     """The streamed one-shot answer equals ChatModel.reply's (the embedded model, greedy)."""

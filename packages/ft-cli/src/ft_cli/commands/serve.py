@@ -46,5 +46,5 @@ def serve(
     session = load_session(source, adapter, stream_budget, options, device)
     served = name or (Path(source).name if source and Path(source).exists() else source or "smollm2-135m-instruct")
     key = api_key or os.environ.get("FT_API_KEY") or None
-    typer.echo(f"serving {served!r} on http://{host}:{port}/v1" + (" (API key required)" if key else ""), err=True)
+    typer.echo(f"serving {served!r} ({session.model.device}) on http://{host}:{port}/v1" + (" (API key required)" if key else ""), err=True)
     run_server(Engine(session, name=served), host=host, port=port, api_key=key)
