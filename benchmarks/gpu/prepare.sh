@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fill .gpu/ (git-ignored) with what the GPU machine lacks: cp312 wheels of trl, datasets,
-# pydantic and their missing needs, our six packages as wheels, and the SmolLM2 tokenizer.
+# Fill .gpu/ (git-ignored) with what the GPU machine lacks: cp312 wheels of trl, datasets, pydantic,
+# the server and client packages, bitsandbytes, our packages as wheels, and the SmolLM2 tokenizer.
 # Then, on the GPU machine (carry .gpu), one command: bash benchmarks/gpu/check_all.sh [stream|sft|serve|all]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,10 +40,11 @@ echo "carrying: $PINS"
 $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
   -d .gpu/wheels $PINS
-# datasets needs pyarrow >= 24; check_all.sh installs this one only where the machine's is older
-mkdir -p .gpu/extra
+# bitsandbytes for the 4-bit tests and QLoRA (43 MB: it fits because the image's pyarrow, 25.0.1 as seen
+# on 2026-11-27, is new enough for datasets and need not travel)
 $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .gpu/extra "pyarrow==$($PY -c 'import pyarrow; print(pyarrow.__version__)')"
+  --platform manylinux_2_24_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+  -d .gpu/wheels "bitsandbytes==$($PY -c 'from importlib.metadata import version; print(version("bitsandbytes"))')"
 for p in packages/ft-*; do $PY -m pip wheel -q --no-deps -w .gpu/wheels "$p"; done
 $PY - <<'PY'
 from transformers import AutoTokenizer

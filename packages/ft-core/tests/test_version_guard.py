@@ -48,7 +48,11 @@ def test_package_import_fails_when_transformers_is_out_of_range(tmp_path):
         "m.version = lambda d: '4.0.0' if d == 'transformers' else real(d)\n"
         "import ft_models"
     )
-    env = {"PATH": "/usr/bin:/bin", "FT_SKIP_VERSION_CHECK": "0"}
+    import os
+
+    # PYTHONPATH kept: where the packages were installed with --target (the GPU check), it is how they import
+    env = {"PATH": "/usr/bin:/bin", "FT_SKIP_VERSION_CHECK": "0",
+           **{k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode != 0
     assert "ft-models supports transformers<6,>=5.0 but transformers 4.0.0 is installed" in done.stderr

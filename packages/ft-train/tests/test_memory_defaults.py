@@ -63,7 +63,12 @@ def test_on_a_gpu_checkpointing_follows_the_estimate(on_gpu):
     assert args["gradient_checkpointing"] is True  # the user's choice wins
 
 
-def test_on_the_cpu_checkpointing_is_off_without_an_estimate():
+@pytest.fixture
+def on_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+def test_on_the_cpu_checkpointing_is_off_without_an_estimate(on_cpu):
     def never():
         raise AssertionError("the estimate is for GPUs only")
 
