@@ -66,7 +66,8 @@ def post(url: str, body: dict) -> bytes:
 def served_answers(base: Path, adapter: Path, device: str, devices: dict) -> dict:
     port = free_port()
     server = subprocess.Popen(["ft", "serve", str(base), "--adapter", str(adapter), "--device", device,
-                               "--port", str(port), "--name", "m"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               "--port", str(port), "--name", "m", "--dtype", "float32"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
     root = f"http://127.0.0.1:{port}"
     try:
@@ -103,7 +104,8 @@ def main() -> int:
     base, adapter = build(args.tokenizer, args.work)
     options = GenerationOptions(max_new_tokens=TOKENS)
     question = [{"role": "user", "content": PROMPT}]
-    chat = ChatModel.load(str(base), adapter=str(adapter), device=args.device, options=options)
+    # float32 everywhere (auto would be bf16 on a GPU): merged and unmerged LoRA then agree to rounding
+    chat = ChatModel.load(str(base), adapter=str(adapter), device=args.device, options=options, dtype="float32")
     reference = chat.reply(question)
     pieces: list[str] = []
     answers = {"chatmodel_batch": chat.replies([question, [{"role": "user", "content": "Hello."}]])[0],
@@ -111,14 +113,15 @@ def main() -> int:
     devices = {"chatmodel": str(chat.model.device)}
     del chat
     cli = subprocess.run(["ft", "chat", "-m", str(base), "-a", str(adapter), "-p", PROMPT, "--max-new-tokens",
-                          str(TOKENS), "--device", args.device], capture_output=True, text=True, timeout=600)
+                          str(TOKENS), "--device", args.device, "--dtype", "float32"],
+                         capture_output=True, text=True, timeout=600)
     said = "\n".join(line for line in cli.stdout.splitlines() if not line.startswith("ft: "))  # ft's own notes
     answers["ft_chat"] = said.strip() if cli.returncode == 0 else f"failed: {cli.stderr[-500:]}"
     merged = args.work / "merged"
     export = subprocess.run(["ft", "export", str(adapter), "--base", str(base), "--out", str(merged), "--force",
-                             "--device", args.device], capture_output=True, text=True, timeout=600)
+                             "--device", args.device, "--dtype", "float32"], capture_output=True, text=True, timeout=600)
     if export.returncode == 0:
-        exported = ChatModel.load(str(merged), device=args.device, options=options)
+        exported = ChatModel.load(str(merged), device=args.device, options=options, dtype="float32")
         answers["ft_export"], devices["ft_export"] = exported.reply(question), str(exported.model.device)
         del exported
     else:

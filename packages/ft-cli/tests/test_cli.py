@@ -128,10 +128,12 @@ def test_serve_says_where_the_model_computes(monkeypatch, tiny_chat_dir):
 
     served = {}
     monkeypatch.setattr(ft_serve, "serve", lambda engine, **kwargs: served.update(kwargs, engine=engine))
-    result = runner.invoke(app, ["serve", str(tiny_chat_dir), "--device", "cpu", "--port", "8123", "--name", "m"])
+    result = runner.invoke(app, ["serve", str(tiny_chat_dir), "--device", "cpu", "--port", "8123", "--name", "m",
+                                 "--dtype", "bfloat16"])
     assert result.exit_code == 0, result.output
     assert "serving 'm' (cpu) on http://127.0.0.1:8123/v1" in result.stderr
-    assert served["port"] == 8123 and str(served["engine"].chat.model.device) == "cpu"
+    model = served["engine"].chat.model
+    assert served["port"] == 8123 and str(model.device) == "cpu" and str(model.dtype) == "torch.bfloat16"
 
 
 @pytest.mark.slow

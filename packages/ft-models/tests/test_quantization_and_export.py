@@ -25,7 +25,8 @@ from ft_models import (
 pytest.importorskip("bitsandbytes", reason="bitsandbytes is part of the dev environment (ft-models[quant])")
 
 
-def test_qlora_4bit_on_cpu_trains_and_loss_falls(tiny_llama_dir):
+def test_qlora_4bit_trains_and_loss_falls(tiny_llama_dir):
+    """On the CPU here; on the GPU where there is one (a quantized model is placed there)."""
     model = load_model(str(tiny_llama_dir), dtype="float32", quantization=Quantization(bits=4, quant_type="nf4"))
     assert model.is_loaded_in_4bit
     linear = model.model.layers[0].self_attn.q_proj
@@ -33,7 +34,7 @@ def test_qlora_4bit_on_cpu_trains_and_loss_falls(tiny_llama_dir):
     spec = AdapterSpec("lora", r=8, alpha=16, dropout=0.0)
     model = apply_adapter(model, spec)
     optimizer = adapter_optimizer(model, spec, lr=1e-2)
-    ids = (torch.arange(32) % 6 + 10).view(2, 16)  # a repeating pattern: learnable in a few steps
+    ids = (torch.arange(32) % 6 + 10).view(2, 16).to(model.device)  # a repeating pattern: learnable in a few steps
     losses = []
     for _ in range(15):
         loss = model(input_ids=ids, labels=ids).loss
@@ -49,7 +50,8 @@ def test_8bit_and_fp4_load_and_stay_close_to_full_precision(tiny_llama_dir):
     with torch.no_grad():
         full = load_model(str(tiny_llama_dir), dtype="float32")(ids).logits
         for quant in (Quantization(bits=8), Quantization(bits=4, quant_type="fp4", double_quant=False)):
-            got = load_model(str(tiny_llama_dir), dtype="float32", quantization=quant)(ids).logits
+            quantized = load_model(str(tiny_llama_dir), dtype="float32", quantization=quant)  # on the GPU if any
+            got = quantized(ids.to(quantized.device)).logits.cpu()
             assert torch.nn.functional.cosine_similarity(got.flatten(), full.flatten(), dim=0) > 0.95
 
 

@@ -25,6 +25,15 @@ def test_a_false_start_is_released():
     assert cutter.feed("end S") == "end " and cutter.flush() == "S"  # the end of the text releases it
 
 
+def test_a_longer_stop_that_starts_earlier_wins_when_it_completes():
+    """Found by the property below: "<>" holds the stop ">" but may also be the start of "<><"."""
+    cutter = StopCutter((">", "<><"))
+    assert cutter.feed("<>") == "" and not cutter.stopped
+    assert cutter.feed("<") == "" and cutter.stopped  # "<><" from 0: nothing before it
+    cutter = StopCutter((">", "<><"))
+    assert cutter.feed("a<>") == "a" and cutter.feed("b") == "<" and cutter.stopped  # not "<><": cut at ">"
+
+
 @given(st.text(alphabet="abc<>/", max_size=40), st.lists(st.integers(1, 40), max_size=8),
        st.lists(st.text(alphabet="abc<>/", min_size=1, max_size=4), max_size=3))
 def test_any_split_gives_the_same_text_as_cutting_the_whole(text, cuts, stops):

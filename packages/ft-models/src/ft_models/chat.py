@@ -52,13 +52,18 @@ class StopCutter:
             return ""
         self.held += text
         found = [i for i in (self.held.find(s) for s in self.stops) if i >= 0]
-        if found:
-            out, self.held, self.stopped = self.held[:min(found)], "", True
+        end = min(found) if found else len(self.held)
+        # a stop that starts before `end` may still be arriving (stops "<><" and ">" in "<>"): hold from there
+        pending = next((i for i in range(end) if self._may_start(self.held[i:])), None)
+        if pending is None and found:
+            out, self.held, self.stopped = self.held[:end], "", True
             return out
-        keep = max((k for s in self.stops for k in range(1, len(s)) if self.held.endswith(s[:k])), default=0)
-        cut = len(self.held) - keep
+        cut = end if pending is None else pending
         out, self.held = self.held[:cut], self.held[cut:]
         return out
+
+    def _may_start(self, tail: str) -> bool:
+        return any(len(tail) < len(s) and s.startswith(tail) for s in self.stops)
 
     def flush(self) -> str:
         out, self.held = ("" if self.stopped else self.held), ""

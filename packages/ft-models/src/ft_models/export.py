@@ -38,7 +38,8 @@ def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, *, dt
                   max_shard_size: str | int = "2GB", token: str | None = None, force: bool = False,
                   device: str = "auto") -> Path:
     """Load ``base`` unquantized, attach the adapter in ``adapter_dir``, merge, save to ``out_dir``;
-    on ``device`` (``auto``: the GPU where there is one).
+    on ``device`` (``auto``: the GPU where there is one). ``dtype="auto"`` keeps the dtype the base
+    checkpoint was saved in (float32 where its config records none).
 
     The tokenizer comes from the adapter folder when it holds one (a run saves it there), else from
     the base. ``out_dir`` is checked before anything loads: it may not hold the adapter or the base,
@@ -55,6 +56,12 @@ def merge_adapter(base: str, adapter_dir: str | Path, out_dir: str | Path, *, dt
     sources = [adapter_dir] + ([base_path] if base_path.exists() else [])
     check_output_dir(out_dir, force=force, sources=sources)
     check_adapter_for(base, adapter_dir)
+    if dtype == "auto":
+        from transformers import AutoConfig
+
+        from ft_models.dtypes import saved_dtype
+
+        dtype = saved_dtype(AutoConfig.from_pretrained(model_path(base), token=token))
     model = load_adapter(load_model(base, dtype=dtype, token=token, device=device), str(adapter_dir), check=False)
     if (adapter_dir / "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer

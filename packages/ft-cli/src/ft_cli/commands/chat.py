@@ -94,30 +94,34 @@ def _loop(chat, system: str | None) -> None:
         conversation.append({"role": "assistant", "content": _say(chat, conversation, "assistant> ")})
 
 
-def _streamed_chat(model: str, adapter: str | None, budget: str, options, device: str = "auto"):
+def _streamed_chat(model: str, adapter: str | None, budget: str, options, device: str = "auto", dtype: str = "auto"):
     from transformers import AutoTokenizer
 
     from ft_core import FtError
-    from ft_models import ChatModel
+    from ft_models import ChatModel, resolve_dtype
     from ft_stream import LayerwiseModel
 
     if adapter:
         raise FtError("--stream-budget streams a plain model; merge the adapter first (`ft export "
                       f"{adapter} --out OUT`) and chat with OUT")
-    streamed = LayerwiseModel.from_source(model, budget=budget, progress=True, device=device)  # on a GPU: its GPU budget
+    streamed = LayerwiseModel.from_source(model, budget=budget, progress=True, device=device,  # on a GPU: its GPU budget
+                                          dtype=None if dtype == "auto" else resolve_dtype(dtype))
     return ChatModel(AutoTokenizer.from_pretrained(streamed.folder), streamed.model, options)
 
 
 DEVICE = typer.Option("auto", help="Where the model computes: auto (the GPU where there is one), cpu, cuda, cuda:N.")
+DTYPE = typer.Option("auto", help="Compute dtype: auto (bfloat16 on a GPU that has it, else float32; streamed: as split), "
+                     "float32, bfloat16, float16.")
 
 
-def load_session(model: str | None, adapter: str | None, stream_budget: str | None, options, device: str = "auto"):
+def load_session(model: str | None, adapter: str | None, stream_budget: str | None, options, device: str = "auto",
+                 dtype: str = "auto"):
     """The ChatModel `ft chat` and `ft serve` talk to: loaded whole, with its adapter, or streamed."""
     from ft_models import ChatModel
 
     if stream_budget is not None:
-        return _streamed_chat(model, adapter, stream_budget, options, device)
-    return ChatModel.load(model, adapter=adapter, options=options, device=device)
+        return _streamed_chat(model, adapter, stream_budget, options, device, dtype)
+    return ChatModel.load(model, adapter=adapter, options=options, device=device, dtype=dtype)
 
 
 @friendly("chat")
@@ -135,6 +139,7 @@ def chat(
     stream_budget: str = typer.Option(None, help="Stream the model one layer at a time within this memory, e.g. "
                                       "2GB (ft-stream: for models larger than memory; on a GPU, its GPU budget)."),
     device: str = DEVICE,
+    dtype: str = DTYPE,
 ) -> None:
     """Chat with a model, optionally with a trained adapter.
 
@@ -144,7 +149,7 @@ def chat(
 
     hf_logging.disable_progress_bar()  # loading bars would interleave with the conversation
     options = generation_options(max_new_tokens, temperature, top_p, repetition_penalty, stop)
-    session = load_session(model or base_of(adapter), adapter, stream_budget, options, device)
+    session = load_session(model or base_of(adapter), adapter, stream_budget, options, device, dtype)
     if prompt is None:
         _loop(session, system)
         return

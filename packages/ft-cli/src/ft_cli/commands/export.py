@@ -15,7 +15,7 @@ def export(
     adapter: Path = typer.Argument(..., help="The adapter folder (a run's OUTPUT_DIR/adapter)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the merged model: new, empty or an earlier export."),
     base: str = typer.Option(None, "--base", "-b", help="Base model [default: the run's model.source]."),
-    dtype: str = typer.Option("auto", help="Weights dtype: auto, float32, bfloat16, float16."),
+    dtype: str = typer.Option("auto", help="Weights dtype: auto (the base checkpoint's own), float32, bfloat16, float16."),
     max_shard_size: str = typer.Option("2GB", help="Largest safetensors shard, e.g. 500MB."),
     force: bool = typer.Option(False, "--force", help="Replace --out even if it holds files ft did not write."),
     device: str = typer.Option("auto", help="Where the model computes: auto (the GPU where there is one), cpu, cuda, cuda:N."),

@@ -28,6 +28,8 @@ def serve(
     repetition_penalty: float = REPETITION_PENALTY,
     stop: list[str] = STOP,
     device: str = typer.Option("auto", help="Where the model computes: auto (the GPU where there is one), cpu, cuda, cuda:N."),
+    dtype: str = typer.Option("auto", help="Compute dtype: auto (bfloat16 on a GPU that has it, else float32; "
+                              "streamed: as split), float32, bfloat16, float16."),
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions,
     /v1/models, /health). The generation options are the defaults for requests that leave them out.
@@ -43,8 +45,9 @@ def serve(
 
     source = model or base_of(adapter)
     options = generation_options(max_new_tokens, temperature, top_p, repetition_penalty, stop)
-    session = load_session(source, adapter, stream_budget, options, device)
+    session = load_session(source, adapter, stream_budget, options, device, dtype)
     served = name or (Path(source).name if source and Path(source).exists() else source or "smollm2-135m-instruct")
     key = api_key or os.environ.get("FT_API_KEY") or None
-    typer.echo(f"serving {served!r} ({session.model.device}) on http://{host}:{port}/v1" + (" (API key required)" if key else ""), err=True)
+    where = f"serving {served!r} ({session.model.device}) on http://{host}:{port}/v1"
+    typer.echo(where + (" (API key required)" if key else ""), err=True)
     run_server(Engine(session, name=served), host=host, port=port, api_key=key)
