@@ -5,7 +5,7 @@
 
 Each library must import on its own (its transformers range checked at import) and run its
 README's Python examples as written there (scripts/readme_examples.py); ft-cli alone must answer
-`ft --help` and say which library to install for a command. Run by CI after the test suite
+`ft --help` and say which library to install for a command. Run by CI beside the test suite
 (`.ci/run`) and usable by hand before a release.
 """
 
