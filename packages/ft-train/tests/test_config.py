@@ -183,11 +183,35 @@ def test_trainer_field_names_are_remembered_by_a_run(tmp_path, monkeypatch):
     """A misplaced key is named from the field names a run kept, without importing TRL again."""
     import json
 
+    from trl import DPOConfig
+
     from ft_train import config as cfg
 
     monkeypatch.setenv("FT_HOME", str(tmp_path))
-    assert not cfg._trainer_fields_file().exists()
-    cfg.remember_trainer_fields()
-    assert "learning_rate" in json.loads(cfg._trainer_fields_file().read_text())
+    assert not cfg._trainer_args_file("sft").exists()
+    cfg.remember_trainer_args("dpo", DPOConfig)  # a dpo run keeps sft's fields too
+    assert json.loads(cfg._trainer_args_file("sft").read_text())["fields"]["learning_rate"] == ["float", False]
+    assert json.loads(cfg._trainer_args_file("dpo").read_text())["class"] == "DPOConfig"
     monkeypatch.setattr(cfg, "_sft_field_names", lambda: pytest.fail("TRL consulted though the names were kept"))
     assert cfg.section_of("learnign_rate") == "train.learning_rate"
+
+
+def test_train_values_are_checked_at_load_from_what_a_run_kept(tmp_path, monkeypatch):
+    """After one run, a bad train: value is named by load_run_config (about a second, no TRL);
+    before any run the run names it once TRL is loaded."""
+    from trl import SFTConfig
+
+    from ft_train import config as cfg
+
+    monkeypatch.setenv("FT_HOME", str(tmp_path / "home"))
+    bad = write(tmp_path, GOOD + "  per_device_train_batch_size: 0\n")
+    load_run_config(bad)  # nothing kept yet: left to the run
+    cfg.remember_trainer_args("sft", SFTConfig)
+    with pytest.raises(FtError, match=r"train.per_device_train_batch_size: expected a whole number of at least 1, "
+                                      r"found 0"):
+        load_run_config(bad)
+    with pytest.raises(FtError, match=r"unknown key 'train.learnig_rate' \(did you mean 'learning_rate'\?\); "
+                                      r"train keys are SFTConfig fields"):
+        load_run_config(write(tmp_path, GOOD + "  learnig_rate: 1.0e-4\n"))
+    assert load_run_config(write(tmp_path, GOOD.replace("1.0e-4", "1e-4"))).train.trainer_args == \
+        {"learning_rate": "1e-4"}  # YAML's string, coerced by the run

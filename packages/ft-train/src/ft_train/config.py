@@ -20,6 +20,7 @@ from ft_models.patches import ATTENTION, SCALINGS
 from ft_models.quantization import QUANT_TYPES
 from ft_train.sections import Number, choice, section_from, section_from_signature
 from ft_train.sections import Section as _Section
+from ft_train.trainer_args import check_args, field_kinds
 
 log = logging.getLogger("ft_train")
 QuantizationSection = section_from(Quantization, "QuantizationSection", choices={"bits": (4, 8), "quant_type": QUANT_TYPES})
@@ -103,12 +104,12 @@ def _section_fields(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _trainer_fields_file() -> Path:
+def _trainer_args_file(stage: str) -> Path:
     from importlib.metadata import version
 
     from ft_core import ft_home
 
-    return ft_home() / "cache" / f"trl-{version('trl')}-sft-fields.json"
+    return ft_home() / "cache" / f"trl-{version('trl')}-{stage}-args.json"
 
 
 def _sft_field_names() -> list[str]:
@@ -119,26 +120,45 @@ def _sft_field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(SFTConfig)]
 
 
-def _trainer_fields() -> list[str]:
-    """TRL's SFTConfig field names: from the copy a training run remembered (importing TRL takes
-    seconds; a misplaced key should be named in about one), else from TRL itself. Writes nothing:
-    a bad config leaves no trace."""
+def _kept_args(stage: str) -> dict | None:
+    """{"class": name, "fields": {field: [kind, optional]}} of the stage's TRL config, as a run kept it."""
     import json
 
-    cached = _trainer_fields_file()
-    return json.loads(cached.read_text()) if cached.is_file() else _sft_field_names()
+    kept = _trainer_args_file(stage)
+    return json.loads(kept.read_text()) if kept.is_file() else None
 
 
-def remember_trainer_fields() -> None:
-    """Keep TRL's SFTConfig field names in FT_HOME (a run calls this once TRL is loaded anyway)."""
+def _trainer_fields() -> list[str]:
+    """TRL's SFTConfig field names: from the copy a training run kept (importing TRL takes seconds;
+    a misplaced key should be named in about one), else from TRL itself. Writes nothing: a bad
+    config leaves no trace."""
+    kept = _kept_args("sft")
+    return list(kept["fields"]) if kept else _sft_field_names()
+
+
+def remember_trainer_args(stage: str, config_cls: type) -> None:
+    """Keep the stage's TRL config fields and their kinds in FT_HOME (a run calls this once TRL is
+    loaded anyway), and SFT's for naming misplaced keys."""
     import json
 
     from ft_core import atomic_write_text
 
-    cached = _trainer_fields_file()
-    if not cached.is_file():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(cached, json.dumps(_sft_field_names()))
+    if stage != "sft" and not _trainer_args_file("sft").is_file():
+        from trl import SFTConfig
+
+        remember_trainer_args("sft", SFTConfig)
+    kept = _trainer_args_file(stage)
+    if not kept.is_file():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(kept, json.dumps({"class": config_cls.__name__, "fields": field_kinds(config_cls)}))
+
+
+def _check_kept_trainer_args(path: Path, train: TrainSection) -> None:
+    """The ``train:`` keys checked now where a run kept the stage's fields (about a second);
+    elsewhere the run checks them once TRL is loaded."""
+    kept = _kept_args(train.stage)
+    if kept:
+        check_args(path, {k: tuple(v) for k, v in kept["fields"].items()}, kept["class"], train.trainer_args)
 
 
 def section_of(name: str) -> str | None:
@@ -224,6 +244,7 @@ def validate_run_config(path: Path, raw: dict) -> RunConfig:
     if config.data.eval and config.data.val_size:
         raise FtError(f"{path}: data: give eval files or val_size, not both")
     _check_data_files(path, config.data)
+    _check_kept_trainer_args(path, config.train)
     return config
 
 

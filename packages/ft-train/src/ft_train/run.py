@@ -15,7 +15,7 @@ from ft_models import load_tokenizer, resolve_source
 from ft_train import memory
 from ft_train._compat import checkpointing_names
 from ft_train.checkpoints import CheckpointMarker, choose_resume, resume_point
-from ft_train.config import RunConfig, load_run_config, remember_trainer_fields
+from ft_train.config import RunConfig, load_run_config, remember_trainer_args
 from ft_train.defaults import trainer_defaults
 from ft_train.metrics import METRICS_FILE, PLOT_FILE, MetricsCallback
 from ft_train.model_card import model_card
@@ -158,7 +158,7 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
             clear_run(out)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / CONFIG_COPY, yaml.safe_dump(settings, sort_keys=False))
-        remember_trainer_fields()  # later config mistakes are named without importing TRL
+        remember_trainer_args(config.train.stage, type(args))  # later config mistakes: named without TRL
         choose_resume(out)  # names and removes checkpoints cut off mid-write
     processes.wait_for_everyone()
     resume = resume_point(out)[0]

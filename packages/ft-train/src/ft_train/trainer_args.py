@@ -96,16 +96,28 @@ def _field_types(config_cls: type) -> dict[str, Any]:
         return {f.name: f.type for f in dataclasses.fields(config_cls) if not isinstance(f.type, str)}
 
 
+def field_kinds(config_cls: type) -> dict[str, tuple[str | None, bool]]:
+    """field -> (kind, whether None is allowed) of a TRL config: what the checks below need, small
+    enough to keep on disk (a run keeps it, so a later config mistake is named without TRL)."""
+    hints = _field_types(config_cls)
+    return {f.name: _kind(hints.get(f.name)) for f in dataclasses.fields(config_cls)}
+
+
 def check_trainer_args(path: Path, config_cls: type, args: dict[str, Any]) -> dict[str, Any]:
     """``args`` with numeric strings turned into numbers; an FtError names the first bad key."""
-    fields = {f.name for f in dataclasses.fields(config_cls)} | OWN_KEYS
-    hints = _field_types(config_cls)
+    return check_args(path, field_kinds(config_cls), config_cls.__name__, args)
+
+
+def check_args(path: Path, kinds: dict[str, tuple[str | None, bool]], class_name: str,
+               args: dict[str, Any]) -> dict[str, Any]:
+    """``check_trainer_args`` from a config class's ``field_kinds``."""
+    fields = set(kinds) | OWN_KEYS
     checked = {}
     for key, value in args.items():
         if key not in fields:
             raise FtError(f"{path}: unknown key 'train.{key}'{did_you_mean(key, fields)}; "
-                          f"train keys are {config_cls.__name__} fields")
-        kind, optional = _kind(hints.get(key))
+                          f"train keys are {class_name} fields")
+        kind, optional = kinds.get(key, (None, False))
         if value is None and optional:
             checked[key] = value
             continue
