@@ -215,3 +215,20 @@ def test_train_values_are_checked_at_load_from_what_a_run_kept(tmp_path, monkeyp
         load_run_config(write(tmp_path, GOOD + "  learnig_rate: 1.0e-4\n"))
     assert load_run_config(write(tmp_path, GOOD.replace("1.0e-4", "1e-4"))).train.trainer_args == \
         {"learning_rate": "1e-4"}  # YAML's string, coerced by the run
+
+
+def test_a_kept_dpo_config_does_not_judge_the_reference_free_variant(tmp_path, monkeypatch):
+    """dpo's train: keys select TRL's DPOConfig or ft's RefFreeDPOConfig: what one run kept must not
+    reject the other's keys (found by the suite: reference_free named unknown after a sigmoid run)."""
+    from trl import DPOConfig
+
+    from ft_train import config as cfg
+
+    monkeypatch.setenv("FT_HOME", str(tmp_path / "home"))
+    cfg.remember_trainer_args("dpo", DPOConfig)
+    dpo = GOOD.replace("\ntrain:\n", "\ntrain:\n  stage: dpo\n")
+    config = load_run_config(write(tmp_path, dpo + "  reference_free: true\n"))
+    assert config.train.trainer_args["reference_free"] is True
+    with pytest.raises(FtError, match=r"unknown key 'train.reference_fre' .*train keys are DPOConfig fields"):
+        load_run_config(write(tmp_path, dpo + "  reference_fre: true\n"))
+

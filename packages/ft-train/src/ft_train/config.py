@@ -20,7 +20,7 @@ from ft_models.patches import ATTENTION, SCALINGS
 from ft_models.quantization import QUANT_TYPES
 from ft_train.sections import Number, choice, section_from, section_from_signature
 from ft_train.sections import Section as _Section
-from ft_train.trainer_args import check_args, field_kinds
+from ft_train.trainer_args import check_args, config_variant, field_kinds
 
 log = logging.getLogger("ft_train")
 QuantizationSection = section_from(Quantization, "QuantizationSection", choices={"bits": (4, 8), "quant_type": QUANT_TYPES})
@@ -104,12 +104,14 @@ def _section_fields(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _trainer_args_file(stage: str) -> Path:
+def _trainer_args_file(stage: str, variant: str = "") -> Path:
     from importlib.metadata import version
 
     from ft_core import ft_home
 
-    return ft_home() / "cache" / f"trl-{version('trl')}-{stage}-args.json"
+    # some config classes are ft-train's own (RefFreeDPOConfig, PPOConfig): both versions name the copy
+    name = f"trl-{version('trl')}-ft-train-{version('ft-train')}-{stage}{'-' + variant if variant else ''}-args.json"
+    return ft_home() / "cache" / name
 
 
 def _sft_field_names() -> list[str]:
@@ -120,11 +122,12 @@ def _sft_field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(SFTConfig)]
 
 
-def _kept_args(stage: str) -> dict | None:
-    """{"class": name, "fields": {field: [kind, optional]}} of the stage's TRL config, as a run kept it."""
+def _kept_args(stage: str, variant: str = "") -> dict | None:
+    """{"class": name, "fields": {field: [kind, optional]}} of the stage's TRL config (the variant
+    the train: keys select), as a run kept it."""
     import json
 
-    kept = _trainer_args_file(stage)
+    kept = _trainer_args_file(stage, variant)
     return json.loads(kept.read_text()) if kept.is_file() else None
 
 
@@ -136,9 +139,10 @@ def _trainer_fields() -> list[str]:
     return list(kept["fields"]) if kept else _sft_field_names()
 
 
-def remember_trainer_args(stage: str, config_cls: type) -> None:
-    """Keep the stage's TRL config fields and their kinds in FT_HOME (a run calls this once TRL is
-    loaded anyway), and SFT's for naming misplaced keys."""
+def remember_trainer_args(stage: str, config_cls: type, variant: str = "") -> None:
+    """Keep the fields and their kinds of the stage's TRL config (``variant``: the one the train:
+    keys selected, ``config_variant``) in FT_HOME (a run calls this once TRL is loaded anyway),
+    and SFT's for naming misplaced keys."""
     import json
 
     from ft_core import atomic_write_text
@@ -147,7 +151,7 @@ def remember_trainer_args(stage: str, config_cls: type) -> None:
         from trl import SFTConfig
 
         remember_trainer_args("sft", SFTConfig)
-    kept = _trainer_args_file(stage)
+    kept = _trainer_args_file(stage, variant)
     if not kept.is_file():
         kept.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(kept, json.dumps({"class": config_cls.__name__, "fields": field_kinds(config_cls)}))
@@ -156,7 +160,7 @@ def remember_trainer_args(stage: str, config_cls: type) -> None:
 def _check_kept_trainer_args(path: Path, train: TrainSection) -> None:
     """The ``train:`` keys checked now where a run kept the stage's fields (about a second);
     elsewhere the run checks them once TRL is loaded."""
-    kept = _kept_args(train.stage)
+    kept = _kept_args(train.stage, config_variant(train.stage, train.trainer_args))
     if kept:
         check_args(path, {k: tuple(v) for k, v in kept["fields"].items()}, kept["class"], train.trainer_args)
 

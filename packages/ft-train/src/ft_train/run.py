@@ -22,7 +22,7 @@ from ft_train.model_card import model_card
 from ft_train.model_setup import INITIAL_ADAPTER, trainable_model
 from ft_train.rerun import RerunMode, check_rerun, clear_run
 from ft_train.stages import Stage, get_stage
-from ft_train.trainer_args import check_trainer_args
+from ft_train.trainer_args import check_trainer_args, config_variant
 
 CONFIG_COPY = "run_config.yaml"
 log = logging.getLogger("ft_train")
@@ -158,7 +158,8 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
             clear_run(out)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / CONFIG_COPY, yaml.safe_dump(settings, sort_keys=False))
-        remember_trainer_args(config.train.stage, type(args))  # later config mistakes: named without TRL
+        # later config mistakes: named without TRL
+        remember_trainer_args(config.train.stage, type(args), config_variant(config.train.stage, config.train.trainer_args))
         choose_resume(out)  # names and removes checkpoints cut off mid-write
     processes.wait_for_everyone()
     resume = resume_point(out)[0]

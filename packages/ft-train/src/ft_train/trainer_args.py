@@ -96,6 +96,15 @@ def _field_types(config_cls: type) -> dict[str, Any]:
         return {f.name: f.type for f in dataclasses.fields(config_cls) if not isinstance(f.type, str)}
 
 
+def config_variant(stage: str, args: dict[str, Any]) -> str:
+    """Which of a stage's config classes the ``train:`` keys select ('' for its only or usual one):
+    dpo without a reference model (``loss_type: simpo`` or ``reference_free: true``) takes ft's
+    ``RefFreeDPOConfig``, not TRL's ``DPOConfig``. Light, so a config can be checked before TRL loads."""
+    if stage == "dpo" and (args.get("loss_type") == "simpo" or bool(args.get("reference_free"))):
+        return "reference-free"
+    return ""
+
+
 def field_kinds(config_cls: type) -> dict[str, tuple[str | None, bool]]:
     """field -> (kind, whether None is allowed) of a TRL config: what the checks below need, small
     enough to keep on disk (a run keeps it, so a later config mistake is named without TRL)."""

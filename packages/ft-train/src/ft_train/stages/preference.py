@@ -17,13 +17,14 @@ from ft_train.stages import padding_free, plain_head
 from ft_train.stages._stage import Stage
 from ft_train.stages.preference_loss import PreferenceConfig, PreferenceTrainer
 from ft_train.stages.sft import on_cpu, pad_id
+from ft_train.trainer_args import config_variant
 
 PAIR_COLUMNS = {"prompt_input_ids": "prompt_ids", "chosen_input_ids": "chosen_ids", "rejected_input_ids": "rejected_ids"}
 PLOTTED = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected")
 
 
 def _own_loss(user_args: dict) -> bool:
-    return user_args.get("loss_type") == "simpo" or bool(user_args.get("reference_free"))
+    return config_variant("dpo", user_args) == "reference-free"
 
 
 def _dpo_config(user_args):
