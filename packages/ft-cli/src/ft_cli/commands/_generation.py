@@ -1,5 +1,6 @@
-"""The generation options `ft chat` and `ft stream generate` share: one definition, one default,
-so the two commands give the same text for the same model and prompt."""
+"""The generation options `ft chat`, `ft serve` and `ft stream generate` share: one definition, one
+default, so the commands give the same text for the same model and prompt; and where a model
+computes (DEVICE also serves `ft export`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ TEMPERATURE = typer.Option(0.0, help="0 is greedy decoding.")
 TOP_P = typer.Option(1.0, help="Nucleus sampling (with temperature > 0).")
 REPETITION_PENALTY = typer.Option(1.0, help="1.0 is none.")
 STOP = typer.Option([], "--stop", help="End the answer at this string (repeatable).")
+DEVICE = typer.Option("auto", help="Where the model computes: auto (the GPU where there is one), cpu, cuda, cuda:N.")
+DTYPE = typer.Option("auto", help="Compute dtype: auto (bfloat16 on a GPU that has it, else float32; streamed: as split), "
+                     "float32, bfloat16, float16.")
 
 
 def generation_options(max_new_tokens: int, temperature: float, top_p: float, repetition_penalty: float,

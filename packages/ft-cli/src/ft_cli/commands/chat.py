@@ -6,6 +6,8 @@ import typer
 
 from ft_cli._errors import friendly
 from ft_cli.commands._generation import (
+    DEVICE,
+    DTYPE,
     MAX_NEW_TOKENS,
     REPETITION_PENALTY,
     STOP,
@@ -109,9 +111,6 @@ def _streamed_chat(model: str, adapter: str | None, budget: str, options, device
     return ChatModel(AutoTokenizer.from_pretrained(streamed.folder), streamed.model, options)
 
 
-DEVICE = typer.Option("auto", help="Where the model computes: auto (the GPU where there is one), cpu, cuda, cuda:N.")
-DTYPE = typer.Option("auto", help="Compute dtype: auto (bfloat16 on a GPU that has it, else float32; streamed: as split), "
-                     "float32, bfloat16, float16.")
 
 
 def load_session(model: str | None, adapter: str | None, stream_budget: str | None, options, device: str = "auto",

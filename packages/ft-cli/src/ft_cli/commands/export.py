@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ft_cli._errors import friendly
+from ft_cli.commands._generation import DEVICE
 from ft_cli.commands._runs import base_of
 
 
@@ -18,7 +19,7 @@ def export(
     dtype: str = typer.Option("auto", help="Weights dtype: auto (the base checkpoint's own), float32, bfloat16, float16."),
     max_shard_size: str = typer.Option("2GB", help="Largest safetensors shard, e.g. 500MB."),
     force: bool = typer.Option(False, "--force", help="Replace --out even if it holds files ft did not write."),
-    device: str = typer.Option("auto", help="Where the model computes: auto (the GPU where there is one), cpu, cuda, cuda:N."),
+    device: str = DEVICE,
 ) -> None:
     """Merge ADAPTER into its base and save safetensors, tokenizer, chat template, generation config.
 

@@ -7,7 +7,16 @@ import os
 import typer
 
 from ft_cli._errors import friendly
-from ft_cli.commands._generation import MAX_NEW_TOKENS, REPETITION_PENALTY, STOP, TEMPERATURE, TOP_P, generation_options
+from ft_cli.commands._generation import (
+    DEVICE,
+    DTYPE,
+    MAX_NEW_TOKENS,
+    REPETITION_PENALTY,
+    STOP,
+    TEMPERATURE,
+    TOP_P,
+    generation_options,
+)
 from ft_cli.commands._runs import base_of
 
 
@@ -27,9 +36,8 @@ def serve(
     top_p: float = TOP_P,
     repetition_penalty: float = REPETITION_PENALTY,
     stop: list[str] = STOP,
-    device: str = typer.Option("auto", help="Where the model computes: auto (the GPU where there is one), cpu, cuda, cuda:N."),
-    dtype: str = typer.Option("auto", help="Compute dtype: auto (bfloat16 on a GPU that has it, else float32; "
-                              "streamed: as split), float32, bfloat16, float16."),
+    device: str = DEVICE,
+    dtype: str = DTYPE,
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions,
     /v1/models, /health). The generation options are the defaults for requests that leave them out.
