@@ -171,8 +171,9 @@ def test_the_plain_head_projects_only_positions_that_predict_a_label(model, keep
         for h in handles:
             h.remove()
     labels = int((batch["labels"] != -100).sum())
+    # mask: the frozen head is bypassed (label_logprobs projects those hidden states itself);
     # columns: the shortest prompt has 5 tokens and the longest row 23, so columns 4..21 of every row
-    assert seen == ([(labels, 256)] if keep == "mask" else [(8, 18, 256)])
+    assert seen == ([(labels, 64)] if keep == "mask" else [(8, 18, 256)])
     for name in ("log_probs", "entropy", "mean_logits", "log_sum_sq_probs"):
         torch.testing.assert_close(getattr(got, name), getattr(want, name), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(got.loss, want.loss, atol=1e-5, rtol=1e-5)
@@ -181,3 +182,40 @@ def test_the_plain_head_projects_only_positions_that_predict_a_label(model, keep
 def test_models_that_slice_logits_by_mask_are_told_so(model):
     # Llama takes a mask of positions where transformers has slice_logits_to_keep (5.21+), columns before
     assert plain_head.keeping(model) == ("mask" if slices_by_mask() else "columns")
+
+
+def test_only_the_fields_the_trainer_asked_for_are_computed(model):
+    # the fixture asked TRL's head for everything but is_top1 (sft asks for log_probs, entropy, is_top1)
+    assert plain_head.requested_fields(model) == ("entropy", "mean_logits", "log_sum_sq_probs")
+    handles = plain_head.install(model)
+    try:
+        out = model(**pair_batch([12, 5], [4, 9], [7, 2]), fused_lm_head=True, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    assert out.is_top1 is None and out.entropy is not None
+
+
+def test_a_trained_or_scaled_head_takes_the_plain_route(model):
+    head = model.get_output_embeddings()
+    assert plain_head.frozen_linear_head(model) is head
+    batch = pair_batch([12, 5], [4, 9], [7, 2])
+    want = forward(model, batch, packed=False)
+    head.weight.requires_grad_(True)
+    handles = plain_head.install(model)
+    try:
+        got = model(**batch, fused_lm_head=True, use_cache=False)
+        (grad,) = torch.autograd.grad(got.loss, [head.weight])
+    finally:
+        head.weight.requires_grad_(False)
+        for h in handles:
+            h.remove()
+    torch.testing.assert_close(got.log_probs, want.log_probs, atol=1e-5, rtol=1e-4)
+    assert grad.abs().sum() > 0
+    base = model.get_base_model()
+    base.config.final_logit_softcapping = 30.0
+    try:
+        assert plain_head.frozen_linear_head(model) is None
+    finally:
+        base.config.final_logit_softcapping = None
+    assert head.forward.__self__ is head  # remove() restored the head's own forward

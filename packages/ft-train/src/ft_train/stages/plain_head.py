@@ -5,7 +5,10 @@ top-1) from the logits, so TRL's loss and metrics code runs unchanged.
 
 Only the positions that predict a label are projected onto the vocabulary (``logits_to_keep``):
 prompts, system turns and padding never reach the LM head or the softmax, which is where an
-SFT or DPO step on a small model spends much of its time (49k-wide fp32 rows).
+SFT or DPO step on a small model spends much of its time (49k-wide fp32 rows). Where the head
+is a frozen plain linear layer (LoRA and freeze runs), it is skipped in the forward and
+``label_logprobs`` projects those positions chunk by chunk with the gradient in the same pass,
+computing only the fields the trainer asked TRL's head for.
 
 Example:
     >>> handles = install(model)  # doctest: +SKIP
@@ -17,6 +20,8 @@ import inspect
 import sys
 
 import torch
+
+from ft_train.stages.label_logprobs import label_logprobs
 
 
 def label_positions(labels: torch.Tensor) -> torch.Tensor:
@@ -42,40 +47,99 @@ def label_mask(labels: torch.Tensor) -> torch.Tensor:
     return mask
 
 
-def fused_fields(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None,
-                 kept: torch.Tensor | None = None):
+ALL_FIELDS = ("entropy", "is_top1", "mean_logits", "log_sum_sq_probs")
+SCALED_LOGITS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
+
+
+def label_rows(values: torch.Tensor, mask: torch.Tensor, kept: torch.Tensor | None) -> torch.Tensor:
+    """The rows of ``values`` (logits or hidden states from a forward that kept all positions,
+    the columns ``kept`` or the positions ``kept``) at the labelled positions ``mask``
+    (``[batch, length - 1]``), flat in row-major order."""
+    if kept is not None and kept.dim() == 2:
+        return values  # the model kept exactly those positions, in that order
+    if kept is None:
+        kept = torch.arange(mask.size(1), device=mask.device)
+        values = values[:, : mask.size(1)]
+    return values[mask[:, kept]]
+
+
+def _plain_fields(logits: torch.Tensor, wanted: torch.Tensor, wanted_fields) -> dict:
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    fields = {"log_probs": logp.gather(-1, wanted.unsqueeze(-1)).squeeze(-1)}
+    with torch.no_grad():
+        if "entropy" in wanted_fields:
+            fields["entropy"] = -(logp.exp() * logp).sum(-1)
+        if "is_top1" in wanted_fields:
+            fields["is_top1"] = logp.argmax(-1) == wanted
+        if "mean_logits" in wanted_fields:
+            fields["mean_logits"] = logits.float().mean(-1)
+        if "log_sum_sq_probs" in wanted_fields:
+            fields["log_sum_sq_probs"] = torch.logsumexp(2 * logp, dim=-1)
+    return fields
+
+
+def fused_fields(values: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None,
+                 kept: torch.Tensor | None = None, head=None, wanted_fields=ALL_FIELDS):
     """What TRL's fused head returns (``FusedCausalLMOutput``) for next-token ``labels``, in the
-    full ``[batch, length - 1]`` layout. ``logits`` were computed for every position (``kept``
-    None), for the columns ``kept`` (1-d, ``label_positions``), or only where ``kept`` (2-d,
-    ``label_mask``) is True: then they come flat, ``[labels, vocab]``."""
+    full ``[batch, length - 1]`` layout; fields not in ``wanted_fields`` are None, as TRL leaves
+    them. ``values`` are logits, or hidden states where ``head`` (the frozen linear head) is
+    given; computed for every position (``kept`` None), for the columns ``kept`` (1-d,
+    ``label_positions``) or only where ``kept`` (2-d, ``label_mask``) is True."""
     from trl.trainer.utils import FusedCausalLMOutput
 
     target = labels[:, 1:]
     mask = target != -100
-    if kept is not None and kept.dim() == 2:
-        rows = logits.float()  # one row per label, in the row-major order of ``mask``
+    rows, wanted = label_rows(values, mask, kept), target[mask]
+    if head is not None:
+        fields = label_logprobs(rows, head.weight, wanted, wanted_fields)
     else:
-        if kept is None:
-            kept = torch.arange(target.size(1), device=target.device)
-            logits = logits[:, : target.size(1)]
-        rows = logits[mask[:, kept]].float()
-    logp = torch.log_softmax(rows, dim=-1)
-    wanted = target[mask]
-    log_probs = logp.gather(-1, wanted.unsqueeze(-1)).squeeze(-1)
+        fields = _plain_fields(rows, wanted, wanted_fields)
 
-    def spread(values: torch.Tensor) -> torch.Tensor:
+    def spread(values: torch.Tensor | None) -> torch.Tensor | None:
+        if values is None:
+            return None
         return torch.zeros(mask.shape, dtype=values.dtype, device=values.device).masked_scatter(mask, values)
 
-    with torch.no_grad():
-        entropy = -(logp.exp() * logp).sum(-1)
-        is_top1 = logp.argmax(-1) == wanted
-        mean_logits = rows.mean(-1)
-        log_sum_sq_probs = torch.logsumexp(2 * logp, dim=-1)
     count = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
-    log_probs = spread(log_probs)
-    return FusedCausalLMOutput(loss=-log_probs.sum() / count, log_probs=log_probs, entropy=spread(entropy),
-                               log_sum_sq_probs=spread(log_sum_sq_probs), mean_logits=spread(mean_logits),
-                               is_top1=spread(is_top1), label_mask=mask)
+    log_probs = spread(fields["log_probs"])
+    return FusedCausalLMOutput(loss=-log_probs.sum() / count, log_probs=log_probs, label_mask=mask,
+                               **{name: spread(fields.get(name)) for name in ALL_FIELDS})
+
+
+def requested_fields(model) -> tuple[str, ...]:
+    """The fields the trainer asked TRL's fused head for (``add_fused_lm_head(outputs=...)``,
+    kept in the patched forward's closure); all of them where that cannot be read."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    function = getattr(base.forward, "__func__", None)
+    try:
+        asked = inspect.getclosurevars(function).nonlocals["outputs"]
+    except (TypeError, KeyError, ValueError):
+        return ALL_FIELDS
+    return tuple(name for name in ALL_FIELDS if name in asked)
+
+
+def frozen_linear_head(model):
+    """The LM head where it is a plain linear layer with a frozen weight and no bias, and the
+    model applies nothing to the logits after it (scaling, soft-capping); else None."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
+    if type(head) is not torch.nn.Linear or head.bias is not None:
+        return None
+    text = base.config.get_text_config()
+    if any(getattr(text, name, None) not in (None, 1, 1.0) for name in SCALED_LOGITS):
+        return None
+    return head
+
+
+class _HeadBypass:
+    """Makes ``head`` return its input while ``state["bypass"]`` is set; ``remove()`` undoes it."""
+
+    def __init__(self, head, state: dict):
+        self.head, original = head, head.forward
+        head.forward = lambda x: x if state.get("bypass") else original(x)
+
+    def remove(self) -> None:
+        self.head.__dict__.pop("forward", None)
 
 
 def keeping(model) -> str | None:
@@ -94,10 +158,13 @@ def install(model) -> list:
     output hook runs before any other (padding_free's unpacking expects the fused fields)."""
     state: dict = {}
     keep = keeping(model)
+    wanted_fields = requested_fields(model)
+    head = frozen_linear_head(model) if keep == "mask" else None
+    bypass = [_HeadBypass(head, state)] if head is not None else []
 
     def before(module, args, kwargs):
+        state.clear()
         if args or not kwargs.get("fused_lm_head") or kwargs.get("labels") is None or "shift_labels" in kwargs:
-            state.clear()
             return None
         kwargs = dict(kwargs)
         kwargs.pop("fused_lm_head")
@@ -106,12 +173,15 @@ def install(model) -> list:
         if keep and "logits_to_keep" not in kwargs:
             kept = label_mask(labels) if keep == "mask" else label_positions(labels)
             state["kept"] = kwargs["logits_to_keep"] = kept
+            state["bypass"] = head is not None and not head.weight.requires_grad and kept.dim() == 2
         return args, kwargs
 
     def after(module, args, kwargs, output):
         if not state:
             return None
-        return fused_fields(output.logits, state.pop("labels"), state.pop("count"), state.pop("kept"))
+        fused = state.pop("bypass", False)
+        return fused_fields(output.logits, state.pop("labels"), state.pop("count"), state.pop("kept"),
+                            head if fused else None, wanted_fields)
 
-    return [model.register_forward_pre_hook(before, with_kwargs=True),
-            model.register_forward_hook(after, with_kwargs=True, prepend=True)]
+    return bypass + [model.register_forward_pre_hook(before, with_kwargs=True),
+                     model.register_forward_hook(after, with_kwargs=True, prepend=True)]
