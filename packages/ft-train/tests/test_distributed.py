@@ -1,5 +1,6 @@
 """Two CPU processes (torchrun, gloo) train one sft run: both end with the same adapter weights,
-each step is logged once, and `ft train --nproc 2` runs the same way from the command line."""
+each step is logged once, and `ft train --nproc 2` runs the same way from the command line (saying
+that the fsdp it was asked for runs as DDP on CPU processes)."""
 
 import subprocess
 import sys
@@ -72,7 +73,11 @@ def test_two_processes_end_with_identical_adapters(tmp_path, tiny_chat_dir):
 def test_ft_train_nproc_2(tmp_path, tiny_chat_dir):
     ft = str(__import__("pathlib").Path(sys.executable).parent / "ft")
     path = _config(tmp_path, tiny_chat_dir, steps=2)
+    config = yaml.safe_load(path.read_text())
+    config["train"].update(fsdp=True, fsdp_config={"version": 2})  # accelerate shards on accelerators only
+    path.write_text(yaml.safe_dump(config))
     done = subprocess.run([ft, "train", str(path), "--nproc", "2"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("ft: train.fsdp is set, but accelerate shards only on GPUs") == 1, done.stdout[-3000:]
     assert [r["step"] for r in read_metrics(tmp_path / "out" / "metrics.jsonl") if "loss" in r] == [1, 2]
     assert (tmp_path / "out" / "adapter" / "adapter_model.safetensors").is_file()

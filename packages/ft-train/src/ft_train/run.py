@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ft_core import FtError, atomic_dir, atomic_write_text
+from ft_core import FtError, atomic_write_text
 from ft_data import build_dataset, load_registry
 from ft_models import load_tokenizer, resolve_source
 from ft_train import memory
@@ -21,6 +21,7 @@ from ft_train.metrics import METRICS_FILE, PLOT_FILE, MetricsCallback
 from ft_train.model_card import model_card
 from ft_train.model_setup import INITIAL_ADAPTER, trainable_model
 from ft_train.rerun import RerunMode, check_rerun, clear_run
+from ft_train.saving import save_weights, sharding_dropped
 from ft_train.stages import Stage, get_stage
 from ft_train.trainer_args import check_trainer_args, config_variant
 
@@ -112,18 +113,6 @@ def _processes():
     return PartialState()
 
 
-def _save_weights(trainer, tokenizer, config: RunConfig, weights: Path, card: str) -> None:
-    out = weights.parent
-    with atomic_dir(weights, force=True, made_by="ft train") as tmp:  # the run's own folder
-        if (out / INITIAL_ADAPTER).is_dir() and config.adapter.init in ("pissa", "olora"):
-            # a plain LoRA (rank 2r) for the original base, not for PiSSA's residual weights
-            trainer.model.save_pretrained(tmp, path_initial_model_for_weight_conversion=str(out / INITIAL_ADAPTER))
-        else:
-            trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(tmp)
-        (tmp / "README.md").write_text(card, encoding="utf-8")  # ours, over peft's empty template
-
-
 def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> TrainResult:
     """Train as ``config_path`` says; an interrupted run resumes from its last complete checkpoint.
 
@@ -169,13 +158,19 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
     trainer = stage.make_trainer(model=model, args=args, tokenizer=tokenizer, data=data, eval_data=held_out,
                                  optimizer=optimizer,
                                  callbacks=[MetricsCallback(out, stage.plotted, stage.perplexity), CheckpointMarker()])
+    dropped = sharding_dropped(args, trainer)
+    if dropped:
+        log.warning("train.%s is set, but accelerate shards only on GPUs and other accelerators: each of the %d "
+                    "%s processes holds the whole model (DDP where there are several)", dropped,
+                    processes.num_processes, processes.device.type)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if held_out is not None:
         trainer.evaluate()
     weights = out / ("adapter" if config.adapter.type == "lora" else "model")
-    if processes.is_main_process:
-        card = model_card(config, stage.name, data.summary(), trainer.state.log_history)
-        _save_weights(trainer, tokenizer, config, weights, card)
+    card = model_card(config, stage.name, data.summary(), trainer.state.log_history)
+    converted = (out / INITIAL_ADAPTER).is_dir() and config.adapter.init in ("pissa", "olora")
+    save_weights(trainer, tokenizer, weights, card, is_main=processes.is_main_process,
+                 initial_adapter=out / INITIAL_ADAPTER if converted else None)
     processes.wait_for_everyone()
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r] or \
         [r["train_loss"] for r in trainer.state.log_history if "train_loss" in r]  # fewer steps than logging_steps

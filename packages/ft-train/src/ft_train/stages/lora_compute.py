@@ -5,10 +5,10 @@ trainer wants: bf16 would round small Adam updates away) and computes the adapte
 each of a step's ~200 LoRA layers casts its whole input to fp32, multiplies the output by the
 scaling and casts it back. On a CPU those casts and multiplies were a quarter of a LoRA SFT step
 on SmolLM2 in a profile. Here the branch runs in the input's dtype instead: only the small A and
-B matrices are cast (scaling folded into B), and gradients flow back through the casts to the
-fp32 weights. The result is what PEFT adds to a bf16 output anyway, up to bf16 rounding. Anything
-else (dropout, DoRA and other variants, several adapters, merged or disabled adapters) runs
-PEFT's own forward.
+B matrices are cast (scaling folded into B), gradients flow back through the casts to the fp32
+weights, and the branch is added to the base output inside its second GEMM (``addmm``). The
+result is what PEFT adds to a bf16 output anyway, up to bf16 rounding. Anything else (dropout,
+DoRA and other variants, several adapters, merged or disabled adapters) runs PEFT's own forward.
 
 Example:
     >>> patched = install(model)  # doctest: +SKIP
@@ -40,7 +40,10 @@ def _forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         return self._ft_peft_forward(x, *args, **kwargs)
     a, b, scaling = branch
     result = self.base_layer(x)
-    return result + F.linear(F.linear(x, a.to(x.dtype)), (b * scaling).to(x.dtype))
+    low = F.linear(x, a.to(x.dtype))
+    # the add rides in B's GEMM (addmm): one pass less over the layer's output
+    added = torch.addmm(result.reshape(-1, result.size(-1)), low.reshape(-1, low.size(-1)), (b * scaling).to(x.dtype).t())
+    return added.view(result.shape)
 
 
 def install(model) -> int:
