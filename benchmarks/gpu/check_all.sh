@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU check of this repo in one command (carry .gpu, made by benchmarks/gpu/prepare.sh):
-#   bash benchmarks/gpu/check_all.sh [stream|sft|serve|all, or a comma list: serve,sft]
+#   bash benchmarks/gpu/check_all.sh [stream|sft|serve|fsdp|all, or a comma list: serve,sft]
 # stream (issue 11): the gpu-marked tests, ft-stream's correctness across five architectures, the
 #   host link and the 7B streaming benchmark (about 4 minutes on an H100);
 # sft (issue 10): the LoRA SFT benchmark against plain TRL (about 3 minutes);
@@ -9,7 +9,9 @@
 #   on the GPU giving the same greedy answer (serve_check.py); about 3.5 minutes on an H100, where
 #   on 2026-11-27 the fast suite gave 348 passed, 13 skipped and all six answers were equal on cuda:0
 #   (benchmarks/gpu/results/2026-11-27-h100-*).
-# Results land in $OUT: stream_gpu.json, gpu_sft.json, serve_check.json, gpu.txt (device and
+# fsdp (issue 10): a LoRA sft run sharded by FSDP2 (ft train --nproc 1) saves the adapter the same
+#   run saves without FSDP (fsdp_check.py; prepared 2026-11-27, not yet run: about 1 minute).
+# Results land in $OUT: stream_gpu.json, gpu_sft.json, serve_check.json, fsdp_check.json, gpu.txt (device and
 # versions), *.log (the fast suite's whole log: pytest_fast_cuda.log).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -48,5 +50,9 @@ if [[ ,$what, == *,serve,* || $what == all ]]; then
   grep -E '^(FAILED|ERROR)|passed|failed' "$OUT/pytest_fast_cuda.log" | tail -30
   PATH=/tmp/site/bin:$PATH timeout 240 python3 benchmarks/gpu/serve_check.py --tokenizer .gpu/tokenizer \
     --out "$OUT" --device cuda 2>&1 | grep -v 'it/s\]' | tail -40 | tee "$OUT/serve.log" || status=1
+fi
+if [[ ,$what, == *,fsdp,* || $what == all ]]; then
+  PATH=/tmp/site/bin:$PATH timeout 300 python3 benchmarks/gpu/fsdp_check.py --tokenizer .gpu/tokenizer \
+    --out "$OUT" 2>&1 | grep -v 'it/s\]' | tail -40 | tee "$OUT/fsdp.log" || status=1
 fi
 exit $status

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from ft_train import saving
+from ft_train.launch import sharding_dropped
 
 
 class FakeTokenizer:
@@ -53,6 +54,17 @@ def test_sharding_that_accelerate_dropped_is_named(asked):
     from types import SimpleNamespace
 
     args = SimpleNamespace(fsdp=asked == "fsdp", deepspeed={"zero_optimization": {}} if asked == "deepspeed" else None)
-    assert saving.sharding_dropped(args, FakeTrainer(fsdp=False)) == asked
-    assert saving.sharding_dropped(SimpleNamespace(fsdp=None, deepspeed=None), FakeTrainer(fsdp=False)) is None
-    assert saving.sharding_dropped(SimpleNamespace(fsdp=True, deepspeed=None), FakeTrainer(fsdp=True)) is None
+    assert sharding_dropped(args, FakeTrainer(fsdp=False)) == asked
+    assert sharding_dropped(SimpleNamespace(fsdp=None, deepspeed=None), FakeTrainer(fsdp=False)) is None
+    assert sharding_dropped(SimpleNamespace(fsdp=True, deepspeed=None), FakeTrainer(fsdp=True)) is None
+
+
+def test_fsdp_in_a_single_process_is_refused_with_the_way_out(tmp_path):
+    from transformers import TrainingArguments
+
+    from ft_core import FtError
+    from ft_train.launch import check_sharding
+
+    with pytest.raises(FtError, match=r"--nproc N"):
+        check_sharding(TrainingArguments(output_dir=str(tmp_path), fsdp=True, use_cpu=True))
+    check_sharding(TrainingArguments(output_dir=str(tmp_path), use_cpu=True))  # no fsdp: nothing to say

@@ -4,6 +4,8 @@
 process runs ``run_training`` and the Trainer (through accelerate) joins them: gloo on CPUs, NCCL
 on GPUs; DeepSpeed or FSDP configs pass through as ``train:`` keys (``deepspeed``, ``fsdp``,
 ``fsdp_config``), multi-node runs through the launcher's own flags (``launcher_args``).
+``check_sharding`` and ``sharding_dropped`` say plainly what transformers and accelerate do with
+a sharding request that cannot run: refuse it in a single process, run DDP on CPU processes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,28 @@ def launch(config: str | Path, nproc: int, *, rerun: str = "auto", launcher_args
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", *launcher_args,
                "-m", "ft_train.launch", str(config), "--rerun", rerun]
     return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}).returncode
+
+
+def check_sharding(args) -> None:
+    """Refuse ``fsdp`` in a run that is not distributed (transformers' own error names no way out)."""
+    from transformers.training_args import ParallelMode
+
+    from ft_core import FtError
+
+    if getattr(args, "fsdp", None) and not (args.fsdp_config or {}).get("xla") \
+            and args.parallel_mode != ParallelMode.DISTRIBUTED:
+        raise FtError("train.fsdp shards a model across processes: start the run with `ft train CONFIG --nproc N` "
+                      "(N processes, one per GPU), or remove train.fsdp")
+
+
+def sharding_dropped(args, trainer) -> str | None:
+    """The sharding ``args`` asked for that the trainer does not run (``fsdp``/``deepspeed``), or
+    None: accelerate shards on GPUs and other accelerators only, and runs CPU processes as DDP."""
+    if getattr(args, "fsdp", None) and not getattr(trainer, "is_fsdp_enabled", False):
+        return "fsdp"
+    if getattr(args, "deepspeed", None) and not getattr(trainer, "is_deepspeed_enabled", False):
+        return "deepspeed"
+    return None
 
 
 def _show_logs(rank: int) -> None:

@@ -17,11 +17,12 @@ from ft_train._compat import checkpointing_names
 from ft_train.checkpoints import CheckpointMarker, choose_resume, resume_point
 from ft_train.config import RunConfig, load_run_config, remember_trainer_args
 from ft_train.defaults import trainer_defaults
+from ft_train.launch import check_sharding, sharding_dropped
 from ft_train.metrics import METRICS_FILE, PLOT_FILE, MetricsCallback
 from ft_train.model_card import model_card
 from ft_train.model_setup import INITIAL_ADAPTER, trainable_model
 from ft_train.rerun import RerunMode, check_rerun, clear_run
-from ft_train.saving import save_weights, sharding_dropped
+from ft_train.saving import save_weights
 from ft_train.stages import Stage, get_stage
 from ft_train.trainer_args import check_trainer_args, config_variant
 
@@ -134,6 +135,7 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
     except FtError as e:
         raise FtError(f"{config_path}: train.stage: {e}") from None
     args = trainer_config(config, config_path, stage)
+    check_sharding(args)
     resolve_source(config.model.source)  # an unknown model fails before anything is written
     out = Path(config.train.output_dir)
     settings = config.model_dump(mode="json")

@@ -2,9 +2,7 @@
 
 Under FSDP or DeepSpeed every process holds a shard, and ``Trainer.save_model`` gathers them
 collectively: all processes must call it with the same folder (the first one writes). Under a
-single process or DDP only the first process saves, and the others wait. Where accelerate drops
-a sharding request (it shards on GPUs and other accelerators only: CPU processes run DDP),
-``sharding_dropped`` says so, for the run to tell the user.
+single process or DDP only the first process saves, and the others wait.
 
 Example:
     >>> save_weights(trainer, tokenizer, weights_dir, card, is_main=True)  # doctest: +SKIP
@@ -22,15 +20,6 @@ log = logging.getLogger("ft_train")
 
 def sharded(trainer) -> bool:
     return bool(getattr(trainer, "is_fsdp_enabled", False) or getattr(trainer, "is_deepspeed_enabled", False))
-
-
-def sharding_dropped(args, trainer) -> str | None:
-    """The sharding ``args`` asked for that the trainer does not run (``fsdp``/``deepspeed``), or None."""
-    if getattr(args, "fsdp", None) and not getattr(trainer, "is_fsdp_enabled", False):
-        return "fsdp"
-    if getattr(args, "deepspeed", None) and not getattr(trainer, "is_deepspeed_enabled", False):
-        return "deepspeed"
-    return None
 
 
 def _broadcast(value: str | None) -> str:

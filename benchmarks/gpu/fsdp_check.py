@@ -1,0 +1,101 @@
+"""The GPU check of FSDP2 through `ft train` (issue 10): a LoRA sft run sharded by FSDP2 saves an
+adapter equal to the same run's without FSDP.
+
+    python benchmarks/gpu/fsdp_check.py --tokenizer .gpu/tokenizer --out $OUT
+
+accelerate shards only on accelerators (CPU processes run DDP, and `ft train` says so), so this
+needs a GPU. One process (`ft train --nproc 1`, torchrun: accelerate still wraps the model with
+FSDP2 and saves through its gathered state dict, the path that must run on every process) against
+the same run in one plain process. A small random Llama in float32 with the carried SmolLM2
+tokenizer, 4 steps, a checkpoint at step 2. Checked: the FSDP run's log names no dropped
+sharding, both runs log the same losses, and their adapters agree (and differ from the initial
+one at step 2). Writes ``fsdp_check.json`` to ``--out``; exit 1 when a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def build(tokenizer: Path, work: Path) -> Path:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer)
+    config = AutoConfig.for_model("llama", vocab_size=len(tok), hidden_size=128, intermediate_size=256,
+                                  num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                                  bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                  pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    base = work / "base"
+    AutoModelForCausalLM.from_config(config, dtype=torch.float32).save_pretrained(base)
+    tok.save_pretrained(base)
+    rows = [{"messages": [{"role": "user", "content": f"What is {a} plus {a}?"},
+                          {"role": "assistant", "content": f"{a} plus {a} is {2 * a}."}]} for a in range(64)]
+    (work / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return base
+
+
+def run(work: Path, base: Path, name: str, fsdp: bool) -> tuple[subprocess.CompletedProcess, Path]:
+    import yaml
+
+    train = {"output_dir": str(work / name), "max_steps": 4, "per_device_train_batch_size": 4,
+             "learning_rate": 1e-2, "logging_steps": 1, "save_steps": 2, "seed": 0}
+    if fsdp:
+        train.update(fsdp=True, fsdp_config={"version": 2})
+    config = {"model": {"source": str(base), "dtype": "float32"},
+              "data": {"train": [str(work / "train.jsonl")], "cutoff_len": 64},
+              "adapter": {"type": "lora", "r": 8, "alpha": 16}, "train": train}
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    command = ["ft", "train", str(path)] + (["--nproc", "1"] if fsdp else [])
+    return subprocess.run(command, capture_output=True, text=True, timeout=240), work / name
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tokenizer", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    import torch
+    from safetensors.torch import load_file
+
+    from ft_train.metrics import read_metrics
+
+    work = args.out / "fsdp-work"
+    work.mkdir(parents=True, exist_ok=True)
+    base = build(args.tokenizer, work)
+    report: dict = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
+    outputs = {}
+    for name, fsdp in (("plain", False), ("fsdp", True)):
+        done, out = run(work, base, name, fsdp)
+        (args.out / f"fsdp_{name}.log").write_text(done.stdout + done.stderr)
+        losses = [r["loss"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r] if done.returncode == 0 else []
+        report[name] = {"returncode": done.returncode, "losses": losses,
+                        "sharding_dropped": "accelerate shards only on" in done.stdout + done.stderr}
+        outputs[name] = out
+    checks = {"both ran": all(report[n]["returncode"] == 0 for n in ("plain", "fsdp")),
+              "fsdp was not dropped": not report["fsdp"]["sharding_dropped"]}
+    if checks["both ran"]:
+        plain, sharded = (load_file(outputs[n] / "adapter" / "adapter_model.safetensors") for n in ("plain", "fsdp"))
+        halfway = load_file(outputs["plain"] / "checkpoint-2" / "adapter_model.safetensors")
+        worst = max((plain[k].float() - sharded[k].float()).abs().max().item() for k in plain)
+        moved = max((plain[k].float() - halfway[k].float()).abs().max().item() for k in plain)
+        report.update(max_adapter_difference=worst, trained_after_step_2=moved, keys=len(plain))
+        checks["same adapter keys"] = plain.keys() == sharded.keys()
+        checks["adapters agree (1e-4)"] = worst <= 1e-4
+        checks["training moved the adapter"] = moved > 1e-3
+        checks["same losses (1e-4)"] = len(report["plain"]["losses"]) == len(report["fsdp"]["losses"]) == 4 and all(
+            abs(a - b) <= 1e-4 for a, b in zip(report["plain"]["losses"], report["fsdp"]["losses"], strict=True))
+    report["checks"] = checks
+    (args.out / "fsdp_check.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
