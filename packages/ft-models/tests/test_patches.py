@@ -99,3 +99,25 @@ def test_training_settings_checkpoint_without_reentrancy_and_keep_lora_gradients
     model(input_ids=ids, labels=ids).loss.backward()
     grads = [p.grad for n, p in model.named_parameters() if "lora_B" in n]  # (A gets none while B is 0)
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("model_type, want", [
+    ("llama", []), ("qwen2", []), ("gemma3", []),  # attention only (gemma3: sliding and full)
+    ("qwen3_next", ["linear_attention"]), ("mamba2", ["linear_attention"]),
+    ("bamba", ["linear_attention"]), ("falcon_h1", ["hybrid"]),  # falcon_h1: attention and Mamba side by side
+])
+def test_layers_that_carry_state_along_the_sequence_are_named(model_type, want):
+    from transformers import AutoConfig
+
+    from ft_models import recurrent_layer_types
+
+    assert recurrent_layer_types(AutoConfig.for_model(model_type)) == want
+
+
+def test_an_all_recurrent_model_without_layer_types_is_named_by_its_type():
+    from types import SimpleNamespace
+
+    from ft_models import recurrent_layer_types
+
+    assert recurrent_layer_types(SimpleNamespace(model_type="rwkv")) == ["rwkv"]
+    assert recurrent_layer_types(SimpleNamespace(model_type="llama")) == []

@@ -198,10 +198,17 @@ def test_ppo_samples_scores_and_updates_with_a_value_head(tmp_path, tiny_chat_di
         "    return [sum(t % 2 == 0 for t in ids) / max(1, len(ids)) for ids in completion_ids]\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     records = run_stage(tmp_path, tiny_chat_dir, "ppo", PROMPTS, steps=4, rewards=["my_rewards:even_tokens"],
-                        max_completion_length=8, num_ppo_epochs=3)
+                        max_completion_length=8, num_ppo_epochs=3, data={"val_size": 4},
+                        eval_strategy="steps", eval_steps=4, eval_on_start=True)
     for key in ("reward", "kl", "policy_loss", "value_loss", "clip_ratio"):
         assert len(series(records, key)) == 2, key
     assert all(0 <= r <= 1 for r in series(records, "reward"))
+    # held-out prompts, greedy: before training the policy is the reference (KL 0); training moves it
+    evals = [r for r in records if "eval_reward" in r]
+    assert [r["step"] for r in evals] == [0, 4, 4] and all(0 <= r["eval_reward"] <= 1 for r in evals)
+    assert evals[0]["eval_kl"] == pytest.approx(0, abs=1e-4) and abs(evals[-1]["eval_kl"]) > 1e-3
+    assert all(1 <= r["eval_completions/mean_length"] <= 8 for r in evals)
+    assert not any("policy_loss" in r for r in evals)  # training's means stay in training's records
     assert max(series(records, "clip_ratio")) > 0  # later epochs move the ratio past the clip
     adapter = tmp_path / "out" / "adapter"
     assert (adapter / "value_head.safetensors").is_file() and (adapter / "adapter_model.safetensors").is_file()

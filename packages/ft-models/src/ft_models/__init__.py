@@ -29,6 +29,7 @@ from ft_models.patches import (
     extend_context,
     head_dim,
     prepare_for_training,
+    recurrent_layer_types,
     rope_parameters,
     with_canonical_head_dim,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "head_dim",
     "merge_adapter",
     "prepare_for_training",
+    "recurrent_layer_types",
     "register_alias",
     "remove_alias",
     "rope_parameters",

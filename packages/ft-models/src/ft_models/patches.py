@@ -4,6 +4,8 @@
 - ``rope_parameters`` / ``extend_context``: one reader for 5.x ``rope_parameters`` and older
   ``rope_theta``/``rope_scaling``, and linear/dynamic/yarn/llama3 scaling for a longer context;
 - ``head_dim`` / ``with_canonical_head_dim``: the per-head width, written down explicitly;
+- ``recurrent_layer_types``: the layers that carry a state from token to token (Mamba, linear
+  attention, convolutions), which packed examples would leak through;
 - ``prepare_for_training``: gradient checkpointing without reentrancy, no KV cache.
 """
 
@@ -195,6 +197,30 @@ def head_dim(config) -> int:
         raise FtError(f"{type(config).__name__}: hidden_size {config.hidden_size} does not split into "
                       f"{heads} attention heads and head_dim is not set")
     return config.hidden_size // heads
+
+
+ATTENTION_LAYER_TYPES = frozenset({"full_attention", "sliding_attention", "chunked_attention", "attention",
+                                   "global_attention", "local_attention", "mlp", "moe", "dense"})
+RECURRENT_MODEL_TYPES = ("mamba", "mamba2", "falcon_mamba", "rwkv", "recurrent_gemma", "xlstm")
+
+
+def recurrent_layer_types(config) -> list[str]:
+    """The kinds of layer in ``config`` (its ``layer_types`` or ``layers_block_type``) that carry a
+    state along the sequence, or the model type of an all-recurrent model; [] for a model whose
+    layers only attend. Restarting positions keep packed examples apart in attention layers, not
+    in these (their kernels need ``seq_idx``, and the PyTorch fallbacks ignore it).
+
+    Example:
+        >>> from transformers import AutoConfig
+        >>> recurrent_layer_types(AutoConfig.for_model("qwen3_next")), recurrent_layer_types(AutoConfig.for_model("llama"))
+        (['linear_attention'], [])
+    """
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    kinds = set(getattr(text, "layer_types", None) or []) | set(getattr(text, "layers_block_type", None) or [])
+    found = sorted(str(kind) for kind in kinds if kind not in ATTENTION_LAYER_TYPES)
+    if not found and getattr(text, "model_type", None) in RECURRENT_MODEL_TYPES:
+        found = [text.model_type]
+    return found
 
 
 def with_canonical_head_dim(config):

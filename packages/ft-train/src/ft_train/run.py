@@ -56,14 +56,31 @@ def trainer_config(config: RunConfig, config_path: Path, stage: Stage):
         raise FtError(f"{config_path}: train: {e}".replace("\n", " ")) from None
 
 
-def _step_memory(config: RunConfig, user: dict):
-    """A step's memory without gradient checkpointing, for the largest batch the config allows."""
+def _model_config(config: RunConfig):
     from transformers import AutoConfig
 
     from ft_models import model_path
 
-    model = AutoConfig.from_pretrained(model_path(config.model.source), revision=config.model.revision,
-                                       trust_remote_code=config.model.trust_remote_code)
+    return AutoConfig.from_pretrained(model_path(config.model.source), revision=config.model.revision,
+                                      trust_remote_code=config.model.trust_remote_code)
+
+
+def check_packing(config: RunConfig, config_path: Path) -> None:
+    """Refuse ``data.packing`` for a model whose layers carry a state along the sequence: restarting
+    positions keep packed examples apart in attention, not there."""
+    from ft_models import recurrent_layer_types
+
+    if config.data.packing and config.train.stage != "pt":  # pt's blocks join documents by design
+        kinds = recurrent_layer_types(_model_config(config))
+        if kinds:
+            raise FtError(f"{config_path}: data.packing: this model's {', '.join(kinds)} layers carry a state "
+                          "from one token to the next, so packed examples would leak into each other: "
+                          "set data.packing: false")
+
+
+def _step_memory(config: RunConfig, user: dict):
+    """A step's memory without gradient checkpointing, for the largest batch the config allows."""
+    model = _model_config(config)
     tokens = int(user.get("per_device_train_batch_size", 8)) * config.data.cutoff_len
     quant = config.model.quantization
     weight_bytes = quant.bits / 8 if quant else 2
@@ -137,6 +154,7 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
     args = trainer_config(config, config_path, stage)
     check_sharding(args)
     resolve_source(config.model.source)  # an unknown model fails before anything is written
+    check_packing(config, config_path)
     out = Path(config.train.output_dir)
     settings = config.model_dump(mode="json")
     mode = "restart" if not config.train.resume else rerun

@@ -6,12 +6,14 @@ the policy, of the frozen reference (the base with the adapter off; a frozen cop
 fine-tuning) and values from a linear value head on the policy's last hidden state; KL-penalised
 rewards, GAE, then ``num_ppo_epochs`` updates of the clipped policy and value losses. It runs as a
 ``transformers.Trainer``, so checkpoints, resume, logging and several processes work as for every
-other stage; the checkpoints carry the value head (``value_head.safetensors``).
+other stage; the checkpoints carry the value head (``value_head.safetensors``). Held-out prompts
+(``data.eval`` or ``val_size``) are evaluated with greedy completions, the answer a user gets by
+default: ``eval_reward``, ``eval_kl`` (summed over each completion's tokens, to the reference) and
+``eval_completions/mean_length``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -26,7 +28,6 @@ from ft_train.stages.online import check_rewards, load_reward
 from ft_train.stages.ppo_loss import gae, penalised_rewards, ppo_losses, token_logps, whiten
 
 VALUE_HEAD = "value_head.safetensors"
-log = logging.getLogger("ft_train")
 
 
 @dataclass
@@ -120,35 +121,70 @@ class PPOTrainer(Trainer):
         self._note(policy_loss=policy_loss, value_loss=value_loss, clip_ratio=clipped)
         return loss.detach()
 
-    @torch.no_grad()
-    def _rollout(self, model, inputs) -> dict:
-        unwrapped = self.accelerator.unwrap_model(model)
+    def _sample(self, unwrapped, inputs, greedy: bool = False) -> dict:
+        """Completions of the batch's prompts, their tokens up to the first end-of-sequence (``mask``)."""
         prompts, prompt_mask = inputs["input_ids"], inputs["attention_mask"]
+        was_training = unwrapped.training
         unwrapped.eval()
+        sampling = {"do_sample": False} if greedy else \
+            {"do_sample": True, "temperature": self.args.temperature, "top_k": 0, "top_p": 1.0}
         sequences = unwrapped.policy.generate(
-            input_ids=prompts, attention_mask=prompt_mask, do_sample=True, temperature=self.args.temperature,
-            top_k=0, top_p=1.0, max_new_tokens=self.args.max_completion_length, use_cache=True,
-            pad_token_id=self.processing_class.pad_token_id)
-        unwrapped.train()
+            input_ids=prompts, attention_mask=prompt_mask, max_new_tokens=self.args.max_completion_length,
+            use_cache=True, pad_token_id=self.processing_class.pad_token_id, **sampling)
+        unwrapped.train(was_training)
         start = prompts.shape[1]
         completion = sequences[:, start:]
         eos = completion == self.processing_class.eos_token_id
         after_eos = (eos.cumsum(1) - eos.int()) > 0  # tokens after the first end-of-sequence
         mask = (~after_eos).float()
         attention = torch.cat([prompt_mask, mask.long()], 1)
-        rollout = {"sequences": sequences, "attention_mask": attention, "start": start, "completion": completion,
-                   "mask": mask}
-        logits, values = model(sequences, attention)
-        logps, values = self._completion(logits, rollout), values[:, start - 1:-1] * mask
+        return {"sequences": sequences, "attention_mask": attention, "start": start, "completion": completion,
+                "mask": mask, "prompts": prompts}
+
+    def _reference_logps(self, unwrapped, rollout) -> torch.Tensor:
         with unwrapped.reference():
             ref_model = self.frozen_reference or unwrapped.policy
-            ref_logps = self._completion(ref_model(input_ids=sequences, attention_mask=attention).logits, rollout)
-        scores = self._scores(prompts, completion, mask)
+            logits = ref_model(input_ids=rollout["sequences"], attention_mask=rollout["attention_mask"]).logits
+            return self._completion(logits, rollout)
+
+    @torch.no_grad()
+    def _rollout(self, model, inputs) -> dict:
+        unwrapped = self.accelerator.unwrap_model(model)
+        rollout = self._sample(unwrapped, inputs)
+        start, completion, mask = rollout["start"], rollout["completion"], rollout["mask"]
+        logits, values = model(rollout["sequences"], rollout["attention_mask"])
+        logps, values = self._completion(logits, rollout), values[:, start - 1:-1] * mask
+        ref_logps = self._reference_logps(unwrapped, rollout)
+        scores = self._scores(rollout["prompts"], completion, mask)
         rewards, kl = penalised_rewards(scores, logps, ref_logps, mask, self.args.kl_coef)
         advantages, returns = gae(rewards, values, mask, self.args.gamma, self.args.lam)
         self._note(reward=scores.mean(), kl=(kl.sum(1)).mean(), **{"completions/mean_length": mask.sum(1).mean()})
         return {**rollout, "logps": logps, "values": values, "advantages": whiten(advantages, mask),
                 "returns": returns}
+
+    @torch.no_grad()
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
+        """Greedy completions of the held-out prompts: their mean reward, KL to the reference and length."""
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        totals = torch.zeros(3, device=self.args.device)  # reward, kl, length: sums over prompts
+        count = 0
+        for inputs in self.get_eval_dataloader(eval_dataset):
+            inputs = self._prepare_inputs(inputs)
+            rollout = self._sample(unwrapped, inputs, greedy=True)
+            logps = self._completion(unwrapped.policy(input_ids=rollout["sequences"],
+                                                      attention_mask=rollout["attention_mask"]).logits, rollout)
+            kl = (logps - self._reference_logps(unwrapped, rollout)).sum(1)
+            scores = self._scores(rollout["prompts"], rollout["completion"], rollout["mask"])
+            rows = torch.stack([scores, kl, rollout["mask"].sum(1)], 1)
+            rows = self.accelerator.gather_for_metrics(rows)
+            totals += rows.sum(0)
+            count += rows.size(0)
+        means = (totals / max(count, 1)).tolist()
+        metrics = {f"{metric_key_prefix}_{name}": value
+                   for name, value in zip(("reward", "kl", "completions/mean_length"), means, strict=True)}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
 
     def _completion(self, logits, rollout):
         start = rollout["start"]
@@ -177,8 +213,9 @@ class PPOTrainer(Trainer):
             self._logged[name].append(float(value.detach() if isinstance(value, torch.Tensor) else value))
 
     def log(self, logs, *args, **kwargs):
-        logs.update({k: sum(v) / len(v) for k, v in self._logged.items() if v})
-        self._logged.clear()
+        if not any(key.startswith("eval_") for key in logs):  # training's means go with training's record
+            logs.update({k: sum(v) / len(v) for k, v in self._logged.items() if v})
+            self._logged.clear()
         super().log(logs, *args, **kwargs)
 
     def _save(self, output_dir=None, state_dict=None):
@@ -227,9 +264,7 @@ def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
         reference = copy.deepcopy(model).eval().requires_grad_(False)
     wrapped = PolicyWithValue(model)
     rewards = [_reward(spec) for spec in args.rewards]
-    if eval_data is not None:
-        log.warning("ppo does not evaluate held-out prompts yet; data.eval / val_size is ignored")
-    return PPOTrainer(model=wrapped, args=args, train_dataset=data.dataset,
+    return PPOTrainer(model=wrapped, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
                       processing_class=tokenizer, data_collator=PromptCollator(pad_id(tokenizer)), callbacks=callbacks,
                       optimizers=(optimizer, None), rewards=rewards, reference=reference)
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from ft_data import PairwiseCollator
@@ -21,6 +22,7 @@ from ft_train.trainer_args import config_variant
 
 PAIR_COLUMNS = {"prompt_input_ids": "prompt_ids", "chosen_input_ids": "chosen_ids", "rejected_input_ids": "rejected_ids"}
 PLOTTED = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected")
+log = logging.getLogger("ft_train")
 
 
 def _own_loss(user_args: dict) -> bool:
@@ -65,6 +67,8 @@ def _dpo_trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimize
                             callbacks=callbacks, optimizer=optimizer)
     from trl import DPOTrainer
 
+    from ft_models import recurrent_layer_types
+
     class FinishedRowsDPOTrainer(DPOTrainer):
         # TRL 1.16 tokenizes every non-vision dataset itself and has no switch for finished rows:
         # ft-data's pairs are already templated, tokenized and cut to the cutoff; only the names differ.
@@ -75,7 +79,11 @@ def _dpo_trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimize
     trainer = FinishedRowsDPOTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
                                   processing_class=tokenizer, callbacks=callbacks, optimizers=(optimizer, None))
     args.padding_free = packed  # recorded as the user set it
-    if packed:
+    stateful = recurrent_layer_types(model.config)
+    if packed and stateful:
+        log.info("padding-free forwards off: this model's %s layers carry a state along the sequence, which "
+                 "packed pieces would share", ", ".join(stateful))
+    elif packed:
         padding_free.install(trainer.model, pad_id(tokenizer))
     if on_cpu(args):  # after padding_free: it packs first and unpacks last
         plain_head.install(trainer.model)
