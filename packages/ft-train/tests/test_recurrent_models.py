@@ -19,7 +19,8 @@ def recurrent_dir(tmp_path, tokenizer=None):
     config = AutoConfig.for_model("qwen3_next", vocab_size=vocab, hidden_size=32, intermediate_size=64,
                                   num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
                                   linear_num_value_heads=2, linear_num_key_heads=1, linear_key_head_dim=16,
-                                  linear_value_head_dim=16, num_experts=0, router_aux_loss_coef=0.0, layer_types=["linear_attention", "full_attention"],
+                                  linear_value_head_dim=16, num_experts=0, router_aux_loss_coef=0.0,
+                                  layer_types=["linear_attention", "full_attention"],
                                   pad_token_id=getattr(tokenizer, "pad_token_id", None))
     torch.manual_seed(0)
     folder = tmp_path / "qwen3-next-tiny"
