@@ -201,19 +201,26 @@ def head_dim(config) -> int:
 
 ATTENTION_LAYER_TYPES = frozenset({"full_attention", "sliding_attention", "chunked_attention", "attention",
                                    "global_attention", "local_attention", "mlp", "moe", "dense"})
-RECURRENT_MODEL_TYPES = ("mamba", "mamba2", "falcon_mamba", "rwkv", "recurrent_gemma", "xlstm")
+# recurrent or hybrid models, named by type where their config lists no layer kinds (transformers
+# 5.0's Falcon-H1 config has neither layer_types nor layers_block_type)
+RECURRENT_MODEL_TYPES = ("mamba", "mamba2", "falcon_mamba", "rwkv", "recurrent_gemma", "xlstm", "falcon_h1", "bamba",
+                         "jamba", "zamba", "zamba2", "nemotron_h", "granitemoehybrid", "qwen3_next", "lfm2", "lfm2_moe")
 
 
 def recurrent_layer_types(config) -> list[str]:
     """The kinds of layer in ``config`` (its ``layer_types`` or ``layers_block_type``) that carry a
-    state along the sequence, or the model type of an all-recurrent model; [] for a model whose
-    layers only attend. Restarting positions keep packed examples apart in attention layers, not
-    in these (their kernels need ``seq_idx``, and the PyTorch fallbacks ignore it).
+    state along the sequence, or the model type of a recurrent or hybrid model whose config names
+    no such kind; [] for a model whose layers only attend. Restarting positions keep packed
+    examples apart in attention layers, not in these (their kernels need ``seq_idx``, and the
+    PyTorch fallbacks ignore it). The kinds' names vary with the transformers version (Bamba's
+    are ``mamba`` in 5.0, ``linear_attention`` in 5.24).
 
     Example:
         >>> from transformers import AutoConfig
-        >>> recurrent_layer_types(AutoConfig.for_model("qwen3_next")), recurrent_layer_types(AutoConfig.for_model("llama"))
-        (['linear_attention'], [])
+        >>> bool(recurrent_layer_types(AutoConfig.for_model("qwen3_next")))
+        True
+        >>> recurrent_layer_types(AutoConfig.for_model("llama"))
+        []
     """
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     kinds = set(getattr(text, "layer_types", None) or []) | set(getattr(text, "layers_block_type", None) or [])

@@ -119,8 +119,9 @@ def requested_fields(model) -> tuple[str, ...]:
 
 
 def frozen_linear_head(model):
-    """The LM head where it is a plain linear layer with a frozen weight and no bias, and the
-    model applies nothing to the logits after it (scaling, soft-capping); else None."""
+    """The LM head where it is a plain linear layer without bias and the model applies nothing to
+    the logits after it (scaling, soft-capping); else None. Whether its weight is frozen (what
+    the bypass needs) is checked at each call: a run may unfreeze it after install."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
     if type(head) is not torch.nn.Linear or head.bias is not None:
