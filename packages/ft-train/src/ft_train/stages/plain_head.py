@@ -21,6 +21,7 @@ import sys
 
 import torch
 
+from ft_train.stages.label_logprobs import METRICS as ALL_FIELDS
 from ft_train.stages.label_logprobs import label_logprobs
 
 
@@ -47,7 +48,6 @@ def label_mask(labels: torch.Tensor) -> torch.Tensor:
     return mask
 
 
-ALL_FIELDS = ("entropy", "is_top1", "mean_logits", "log_sum_sq_probs")
 SCALED_LOGITS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
 
 
