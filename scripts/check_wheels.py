@@ -50,12 +50,12 @@ def check(package: str, dist: Path, work: Path) -> str:
     env_dir = work / package
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    pip = [python, "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check"]
+    pip = [str(python), "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check"]
     needs_torch = package not in ("ft-core", "ft-cli")
     if needs_torch:  # pinned first, so the CPU build from local disk is used, never a CUDA download
-        sh(*pip, TORCH)
+        readme_examples.pip_retrying([*pip, TORCH])
     wheel = next(dist.glob(package.replace("-", "_") + "-*.whl"))
-    sh(*pip, "--find-links", dist, wheel)
+    readme_examples.pip_retrying([*pip, "--find-links", str(dist), str(wheel)])
     out = sh(python, "-c", CHECKS[package]).stdout.strip()
     if package == "ft-cli":
         ft = env_dir / "bin" / "ft"

