@@ -71,6 +71,8 @@ def setup() -> None:
     editable = [arg for m in ws["members"] for arg in ("-e", str(ROOT / m) + (f"[{extras[m]}]" if m in extras else ""))]
     _pip(*editable, *full["dependency-groups"]["dev"])
     _pip("--no-deps", *ws["embedded"])
+    if ws.get("built_here"):
+        _pip("--no-build-isolation", *ws["built_here"])
     STAMP.write_text(_fingerprint(ws))
     print("ft: environment ready", flush=True)
 

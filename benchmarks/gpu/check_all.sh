@@ -9,8 +9,9 @@
 #   on the GPU giving the same greedy answer (serve_check.py); about 3.5 minutes on an H100, where
 #   on 2026-11-27 the fast suite gave 348 passed, 13 skipped and all six answers were equal on cuda:0
 #   (benchmarks/gpu/results/2026-11-27-h100-*).
-# fsdp (issue 10): a LoRA sft run sharded by FSDP2 (ft train --nproc 1) saves the adapter the same
-#   run saves without FSDP (fsdp_check.py; prepared 2026-11-27, not yet run: about 1 minute).
+# fsdp (issue 10): a LoRA sft run sharded by FSDP2 and by DeepSpeed ZeRO-3 (ft train --nproc 1) saves
+#   the adapter the same run saves unsharded (fsdp_check.py; on 2026-11-27 its CPU form passed for
+#   ZeRO-3, FSDP ran as DDP there; not yet run on a GPU: about 1.5 minutes).
 # Results land in $OUT: stream_gpu.json, gpu_sft.json, serve_check.json, fsdp_check.json, gpu.txt (device and
 # versions), *.log (the fast suite's whole log: pytest_fast_cuda.log).
 set -uo pipefail

@@ -19,7 +19,7 @@ huggingface-hub hypothesis idna jinja2 markdown-it-py markupsafe mdurl mpmath ne
 pandas peft psutil pyarrow pygments python-dateutil pyyaml regex safetensors setuptools six
 sortedcontainers sympy tokenizers torch tqdm transformers typing-extensions tzdata xxhash""".split())
 roots = ["trl", "datasets", "pydantic", "fastapi", "uvicorn", "httpx", "openai", "hypothesis",
-         "typer", "rich", "shellingham"]
+         "typer", "rich", "shellingham", "deepspeed"]
 seen, stack = {}, list(roots)
 while stack:
     name = norm(stack.pop())
@@ -33,7 +33,8 @@ while stack:
     seen[name] = dist.version
     stack += [re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0] for r in dist.requires or [] if "extra ==" not in r]
 keep = {"typer", "rich", "shellingham"}
-print(" ".join(f"{n}=={v}" for n, v in sorted(seen.items()) if v and (n not in image or n in keep)))
+built = {"deepspeed"}  # source only: built below against this venv's torch
+print(" ".join(f"{n}=={v}" for n, v in sorted(seen.items()) if v and (n not in image or n in keep) and n not in built))
 PY
 )
 echo "carrying: $PINS"
@@ -45,6 +46,9 @@ $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --imp
 $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_24_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
   -d .gpu/wheels "bitsandbytes==$($PY -c 'from importlib.metadata import version; print(version("bitsandbytes"))')"
+# DeepSpeed ships only as source; its wheel is pure Python (ops are built just in time where needed)
+$PY -m pip wheel -q --no-deps --no-build-isolation -w .gpu/wheels \
+  "deepspeed==$($PY -c 'from importlib.metadata import version; print(version("deepspeed"))')"
 for p in packages/ft-*; do $PY -m pip wheel -q --no-deps -w .gpu/wheels "$p"; done
 $PY - <<'PY'
 from transformers import AutoTokenizer

@@ -1,4 +1,4 @@
-"""`ft train --convert` prints a LLaMA-Factory YAML as ft's run config."""
+"""`ft train --convert` prints a LLaMA-Factory YAML as ft's run config; `--nproc` starts the launcher."""
 
 import json
 
@@ -39,3 +39,22 @@ def test_convert_prints_the_ft_yaml(tmp_path, tiny_chat_dir):
     plain = tmp_path / "ft.yaml"
     result = CliRunner().invoke(app, ["train", "--convert", str(plain)])
     assert result.exit_code == 2 and "is not a LLaMA-Factory training YAML" in result.stderr
+
+
+def test_nproc_starts_the_launcher_even_for_one_process_and_without_it_the_run_stays_here(tmp_path, monkeypatch):
+    """DeepSpeed and FSDP need a launcher, on one GPU too: `--nproc 1` must start torchrun."""
+    import ft_train
+    import ft_train.launch
+
+    launched, in_process = [], []
+    monkeypatch.setattr(ft_train.launch, "launch", lambda config, nproc, **kw: launched.append(nproc) or 0)
+    monkeypatch.setattr(ft_train, "run_training", lambda config, **kw: in_process.append(config) or 1 / 0)
+    path = tmp_path / "run.yaml"
+    (tmp_path / "train.jsonl").write_text('{"instruction": "q", "output": "a"}\n')
+    path.write_text(yaml.safe_dump({"model": {"source": "smollm2-135m-instruct"},
+                                    "data": {"train": ["train.jsonl"]}, "train": {"output_dir": str(tmp_path / "o")}}))
+    for nproc in ("1", "3"):
+        assert CliRunner().invoke(app, ["train", str(path), "--nproc", nproc]).exit_code == 0
+    assert launched == [1, 3] and in_process == []
+    CliRunner().invoke(app, ["train", str(path)])
+    assert launched == [1, 3] and in_process == [path]

@@ -99,3 +99,15 @@ def test_an_adapter_for_another_base_is_refused_or_warned_about(tiny_llama_dir, 
     caplog.clear()
     load_adapter(load_model(str(tiny_llama_dir), dtype="float32"), str(tmp_path / "adapter"))
     assert "trained on" not in caplog.text
+
+
+def test_parameters_partitioned_by_zero3_count_whole():
+    """ZeRO-3 leaves each process an empty placeholder with the real size in ``ds_numel``."""
+    import torch
+
+    model = torch.nn.Linear(4, 3)
+    model.weight.requires_grad_(False)
+    placeholder = torch.nn.Parameter(torch.empty(0), requires_grad=False)
+    placeholder.ds_numel = 12
+    model.weight = placeholder
+    assert trainable_parameters(model) == (3, 15)

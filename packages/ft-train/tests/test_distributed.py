@@ -1,9 +1,11 @@
 """Two CPU processes (torchrun, gloo) train one sft run: both end with the same adapter weights,
 each step is logged once, and `ft train --nproc 2` runs the same way from the command line (saying
-that the fsdp it was asked for runs as DDP on CPU processes)."""
+that the fsdp it was asked for runs as DDP on CPU processes). DeepSpeed ZeRO-2 and ZeRO-3 run on
+CPU processes too (DeepSpeed's CPU accelerator over gloo) and train the adapter DDP trains."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -30,7 +32,7 @@ main(sys.argv[1:])
 """
 
 
-def _config(tmp_path, tiny_chat_dir, steps):
+def _config(tmp_path, tiny_chat_dir, steps, **train):
     import json
 
     rows = [{"messages": [{"role": "user", "content": f"What is {a} plus {a}?"},
@@ -40,24 +42,42 @@ def _config(tmp_path, tiny_chat_dir, steps):
               "data": {"train": ["train.jsonl"], "cutoff_len": 64},
               "adapter": {"type": "lora", "r": 4, "alpha": 8},
               "train": {"output_dir": str(tmp_path / "out"), "max_steps": steps, "per_device_train_batch_size": 2,
-                        "learning_rate": 1e-2, "logging_steps": 1, "save_steps": 2, "seed": 0}}
+                        "learning_rate": 1e-2, "logging_steps": 1, "save_steps": 2, "seed": 0, **train}}
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-def test_two_processes_end_with_identical_adapters(tmp_path, tiny_chat_dir):
-    from safetensors.torch import load_file
+FT = str(Path(sys.executable).parent / "ft")
 
-    path = _config(tmp_path, tiny_chat_dir, steps=3)
-    script = tmp_path / "each_rank.py"
+
+def _losses(out):
+    return [(r["step"], r["loss"]) for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
+
+
+def _parameters_line(stdout):
+    return next(line for line in stdout.splitlines() if line.startswith("ft: training ") and "parameters" in line)
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory, tiny_chat_dir):
+    """Two processes under torchrun, 3 steps, of a config asking for fsdp (CPU processes run it as
+    DDP); each rank writes its trainable weights after training."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    path = _config(tmp, tiny_chat_dir, steps=3, fsdp=True, fsdp_config={"version": 2})
+    script = tmp / "each_rank.py"
     script.write_text(EACH_RANK)
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(script), str(path)],
                           capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = tmp_path / "out"
-    from safetensors import safe_open
+    return tmp / "out", done
 
+
+def test_two_processes_end_with_identical_adapters(ddp_run):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    out, done = ddp_run
+    assert done.returncode == 0, done.stderr[-3000:]
     for r in (0, 1):  # one run of two processes, not two runs
         with safe_open(str(out / f"rank{r}.safetensors"), "pt") as f:
             assert f.metadata()["world_size"] == "2"
@@ -65,19 +85,46 @@ def test_two_processes_end_with_identical_adapters(tmp_path, tiny_chat_dir):
     assert ranks[0].keys() == ranks[1].keys() and ranks[0]
     for name in ranks[0]:
         assert (ranks[0][name] == ranks[1][name]).all(), name
-    assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r] == [1, 2, 3]
+    assert [step for step, _ in _losses(out)] == [1, 2, 3]
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
     assert done.stdout.count("ft: 40 sft examples") == 1  # one process speaks
-
-
-def test_ft_train_nproc_2(tmp_path, tiny_chat_dir):
-    ft = str(__import__("pathlib").Path(sys.executable).parent / "ft")
-    path = _config(tmp_path, tiny_chat_dir, steps=2)
-    config = yaml.safe_load(path.read_text())
-    config["train"].update(fsdp=True, fsdp_config={"version": 2})  # accelerate shards on accelerators only
-    path.write_text(yaml.safe_dump(config))
-    done = subprocess.run([ft, "train", str(path), "--nproc", "2"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("ft: train.fsdp is set, but accelerate shards only on GPUs") == 1, done.stdout[-3000:]
-    assert [r["step"] for r in read_metrics(tmp_path / "out" / "metrics.jsonl") if "loss" in r] == [1, 2]
-    assert (tmp_path / "out" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_deepspeed_zero_on_cpu_processes_trains_the_adapter_ddp_trains(tmp_path, tiny_chat_dir, ddp_run, stage):
+    """The same run under ZeRO-2/3 (a two-key config: ft fills in the batch keys): the same losses
+    and the same adapter as DDP, DeepSpeed's own checkpoints, and under ZeRO-3 (parameters
+    partitioned while loading) the whole parameter count and a resume from its checkpoint."""
+    from safetensors.torch import load_file
+
+    ddp_out, ddp = ddp_run
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    path = _config(tmp_path, tiny_chat_dir, steps=3, deepspeed={"zero_optimization": {"stage": stage}})
+    done = subprocess.run([FT, "train", str(path), "--nproc", "2"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]  # `ft train --nproc` starts torchrun
+    out = tmp_path / "out"
+    assert "train.deepspeed: from the train: keys" in done.stdout and "accelerate shards only" not in done.stdout
+    assert (out / "checkpoint-2" / "global_step2").is_dir()  # DeepSpeed's engine saved it: it ran
+    assert _parameters_line(done.stdout) == _parameters_line(ddp.stdout)
+    for (step, loss), (ddp_step, ddp_loss) in zip(_losses(out), _losses(ddp_out), strict=True):
+        assert step == ddp_step and loss == pytest.approx(ddp_loss, rel=1e-5)
+    ours, theirs = (load_file(o / "adapter" / "adapter_model.safetensors") for o in (out, ddp_out))
+    assert ours.keys() == theirs.keys()
+    assert max((ours[k] - theirs[k]).abs().max().item() for k in ours) < 1e-5
+    if stage == 3:
+        config = yaml.safe_load(path.read_text())
+        config["train"]["max_steps"] = 4  # a larger step budget resumes
+        path.write_text(yaml.safe_dump(config))
+        done = subprocess.run([FT, "train", str(path), "--nproc", "2"], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "ft: resuming from checkpoint-3" in done.stdout
+        assert [step for step, _ in _losses(out)] == [1, 2, 3, 4]
+
+
+def test_deepspeed_without_a_launcher_is_refused_before_anything_loads(tmp_path, tiny_chat_dir):
+    path = _config(tmp_path, tiny_chat_dir, steps=2, deepspeed={"zero_optimization": {"stage": 2}})
+    done = subprocess.run([FT, "train", str(path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "train.deepspeed runs in processes a launcher starts: `ft train CONFIG --nproc N`" in done.stderr
+    assert not (tmp_path / "out").exists()

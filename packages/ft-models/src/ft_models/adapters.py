@@ -196,7 +196,11 @@ def require_adapter(adapter_dir: str | Path) -> Path:
 
 
 def trainable_parameters(model) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    """(trainable, total) parameter counts; a parameter that DeepSpeed ZeRO-3 partitioned counts
+    whole (``ds_numel``), not as the empty placeholder each process holds."""
+    def count(p) -> int:
+        return getattr(p, "ds_numel", None) or p.numel()
+
+    trainable = sum(count(p) for p in model.parameters() if p.requires_grad)
+    total = sum(count(p) for p in model.parameters())
     return trainable, total

@@ -31,7 +31,9 @@ def launch(config: str | Path, nproc: int, *, rerun: str = "auto", launcher_args
 
 
 def check_sharding(args) -> None:
-    """Refuse ``fsdp`` in a run that is not distributed (transformers' own error names no way out)."""
+    """Refuse ``fsdp`` or ``deepspeed`` in a run that no launcher started: transformers' own errors
+    ("Using fsdp only works in distributed training"; DeepSpeed's "environment variable RANK
+    expected") name no way out, and DeepSpeed's comes after the model has loaded."""
     from transformers.training_args import ParallelMode
 
     from ft_core import FtError
@@ -40,6 +42,9 @@ def check_sharding(args) -> None:
             and args.parallel_mode != ParallelMode.DISTRIBUTED:
         raise FtError("train.fsdp shards a model across processes: start the run with `ft train CONFIG --nproc N` "
                       "(N processes, one per GPU), or remove train.fsdp")
+    if getattr(args, "deepspeed", None) and "LOCAL_RANK" not in os.environ:
+        raise FtError("train.deepspeed runs in processes a launcher starts: `ft train CONFIG --nproc N` "
+                      "(N processes, one per GPU; --nproc 1 for one), or remove train.deepspeed")
 
 
 def sharding_dropped(args, trainer) -> str | None:

@@ -16,6 +16,7 @@ from ft_train import memory
 from ft_train._compat import checkpointing_names
 from ft_train.checkpoints import CheckpointMarker, choose_resume, resume_point
 from ft_train.config import RunConfig, load_run_config, remember_trainer_args
+from ft_train.deepspeed_config import complete_deepspeed_config, join_deepspeed
 from ft_train.defaults import trainer_defaults
 from ft_train.launch import check_sharding, sharding_dropped
 from ft_train.metrics import METRICS_FILE, PLOT_FILE, MetricsCallback
@@ -50,6 +51,8 @@ def trainer_config(config: RunConfig, config_path: Path, stage: Stage):
         args.setdefault("eval_strategy", args.get("save_strategy", "steps"))
         if "save_steps" in args:
             args.setdefault("eval_steps", args["save_steps"])
+    if args.get("deepspeed"):
+        args["deepspeed"] = complete_deepspeed_config(args["deepspeed"], config_path)
     try:
         return cls(output_dir=config.train.output_dir, **checkpointing_names(cls, args))
     except (TypeError, ValueError) as e:
@@ -160,6 +163,7 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
     mode = "restart" if not config.train.resume else rerun
     check_rerun(config_path, out, out / CONFIG_COPY, settings, mode)
     processes = _processes()  # one, or those torchrun started: the first one writes, the others wait
+    join_deepspeed(args)
     with processes.main_process_first():  # the first builds (and caches) the rows, the others read them
         tokenizer, data, held_out = stage_data(config, stage, args.seed)  # bad data stops here, nothing written yet
     if processes.is_main_process:

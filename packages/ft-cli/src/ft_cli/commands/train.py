@@ -15,7 +15,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in output_dir even though its settings changed."),
     restart: bool = typer.Option(False, "--restart", help="Remove the run in output_dir (checkpoints, results) and start over."),
     convert: bool = typer.Option(False, "--convert", help="Print a LLaMA-Factory YAML as ft's run config; train nothing."),
-    nproc: int = typer.Option(1, "--nproc", min=1, help="Training processes on this machine (torchrun; gloo on CPUs)."),
+    nproc: int | None = typer.Option(None, "--nproc", min=1, help="Training processes on this machine, started by "
+                                     "torchrun (gloo on CPUs); --nproc 1 too, as DeepSpeed and FSDP need."),
     launcher_arg: list[str] = typer.Option([], "--launcher-arg", help="Passed to torchrun, e.g. --nnodes=2 (repeatable)."),
 ) -> None:
     """Train a model as the YAML run config (ours or LLaMA-Factory's) says; re-running resumes from
@@ -35,10 +36,10 @@ def train(
         raise FtError("--resume and --restart exclude each other: pick one")
     rerun = "resume" if resume else "restart" if restart else "auto"
     load_run_config(config)  # a mistake is one line in about a second (before torch and TRL load), once
-    if nproc > 1 or launcher_arg:
+    if nproc is not None or launcher_arg:  # without --nproc the run stays in this process
         from ft_train.launch import launch
 
-        code = launch(config, nproc, rerun=rerun, launcher_args=launcher_arg)
+        code = launch(config, nproc or 1, rerun=rerun, launcher_args=launcher_arg)
         raise typer.Exit(code)
     from ft_train import run_training
 
