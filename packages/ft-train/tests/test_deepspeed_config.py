@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from ft_core import FtError
-from ft_train.deepspeed_config import DECIDED_BY_TRAINER, complete_deepspeed_config
+from ft_train.deepspeed_config import DECIDED_BY_TRAINER, complete_deepspeed_config, require_deepspeed
 
 
 def test_a_short_config_gets_the_trainers_values_as_auto_and_keeps_its_own(tmp_path, caplog):
@@ -48,3 +48,14 @@ def test_a_bad_file_is_named_with_what_is_wrong(tmp_path, monkeypatch, content, 
     with pytest.raises(FtError, match="train.deepspeed") as caught:
         complete_deepspeed_config("ds.json", tmp_path / "run.yaml")
     assert says in str(caught.value) and "run.yaml" in str(caught.value)
+
+
+def test_a_missing_deepspeed_is_named_with_an_install_that_keeps_this_torch(tmp_path, monkeypatch):
+    import importlib.util
+
+    require_deepspeed(tmp_path / "run.yaml")  # the dev environment has it
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "deepspeed" else real(name, *a))
+    with pytest.raises(FtError, match="run.yaml: train.deepspeed needs DeepSpeed, which is not installed: "
+                                      "pip install --no-build-isolation deepspeed"):
+        require_deepspeed(tmp_path / "run.yaml")

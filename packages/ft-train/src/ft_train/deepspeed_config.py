@@ -49,6 +49,16 @@ def read_deepspeed_config(value: str | Path | dict, config_path: Path) -> dict[s
     return loaded
 
 
+def require_deepspeed(config_path: Path) -> None:
+    """Say how to install DeepSpeed where a run asks for it and it is missing (transformers' own
+    error names a pip command that would fetch a CUDA torch to build it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("deepspeed") is None:
+        raise FtError(f"{config_path}: train.deepspeed needs DeepSpeed, which is not installed: "
+                      "pip install --no-build-isolation deepspeed (built against the torch you have)")
+
+
 def complete_deepspeed_config(value: str | Path | dict, config_path: Path) -> dict[str, Any]:
     """``value`` with the keys the Trainer decides set to ``"auto"`` where absent, and ZeRO-3's
     16-bit gather on save turned on unless set; each filled key named in one log line.

@@ -16,7 +16,7 @@ from ft_train import memory
 from ft_train._compat import checkpointing_names
 from ft_train.checkpoints import CheckpointMarker, choose_resume, resume_point
 from ft_train.config import RunConfig, load_run_config, remember_trainer_args
-from ft_train.deepspeed_config import complete_deepspeed_config, join_deepspeed
+from ft_train.deepspeed_config import complete_deepspeed_config, join_deepspeed, require_deepspeed
 from ft_train.defaults import trainer_defaults
 from ft_train.launch import check_sharding, sharding_dropped
 from ft_train.metrics import METRICS_FILE, PLOT_FILE, MetricsCallback
@@ -52,6 +52,7 @@ def trainer_config(config: RunConfig, config_path: Path, stage: Stage):
         if "save_steps" in args:
             args.setdefault("eval_steps", args["save_steps"])
     if args.get("deepspeed"):
+        require_deepspeed(config_path)
         args["deepspeed"] = complete_deepspeed_config(args["deepspeed"], config_path)
     try:
         return cls(output_dir=config.train.output_dir, **checkpointing_names(cls, args))
