@@ -1,7 +1,7 @@
 """Two CPU processes (torchrun, gloo) train one sft run: both end with the same adapter weights,
-each step is logged once, and `ft train --nproc 2` runs the same way from the command line (saying
-that the fsdp it was asked for runs as DDP on CPU processes). DeepSpeed ZeRO-2 and ZeRO-3 run on
-CPU processes too (DeepSpeed's CPU accelerator over gloo) and train the adapter DDP trains."""
+each step is logged once, and the fsdp the run asked for is said to run as DDP on CPU processes.
+Under DeepSpeed ZeRO-2 and ZeRO-3 (its CPU accelerator over gloo), started by `ft train --nproc 2`,
+the same run trains the adapter DDP trains."""
 
 import subprocess
 import sys
