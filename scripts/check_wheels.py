@@ -12,6 +12,7 @@ README's Python examples as written there (scripts/readme_examples.py); ft-cli a
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,7 +81,12 @@ def main() -> None:
         dist = work / "dist"
         build_wheels(dist)
         for package in args.packages:
-            print(check(package, dist, work), flush=True)
+            try:
+                print(check(package, dist, work), flush=True)
+            finally:  # one venv on disk at a time: seven at once (five with torch) filled a CI disk
+                if not args.keep:
+                    shutil.rmtree(work / package, ignore_errors=True)
+                    shutil.rmtree(work / "readme" / package, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -366,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--at", default="", help="comma-separated transformers versions to run instead of the ends")
     parser.add_argument("--fast", action="store_true", help="skip tests marked slow")
     parser.add_argument("--table", action="store_true", help="rewrite README.md's compat block from the results")
+    parser.add_argument("--drop-venvs", action="store_true", help="delete each venv after its run (CI: saves disk)")
     parser.add_argument("--ceiling-from", type=Path, metavar="JUNIT",
                         help="record the dev venv's test run (its junit XML) as each package's ceiling run")
     args = parser.parse_args(argv)
@@ -394,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"compat: {pkg} @ {version}: {err}", flush=True)
                 failed = True
                 continue
+            finally:
+                if args.drop_venvs:
+                    shutil.rmtree(OUT / "venvs" / f"{pkg}-{version}", ignore_errors=True)
             record(result)
             failed |= not result["ok"]
     if args.table:

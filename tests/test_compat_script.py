@@ -85,3 +85,25 @@ def test_the_dev_suites_junit_becomes_each_packages_ceiling_run(tmp_path):
     assert (runs["ft-data"]["passed"], runs["ft-data"]["failed"], runs["ft-data"]["ok"]) == (1, 1, False)
     assert runs["ft-data"]["failures"] == ["packages.ft-data.tests.test_formats::b"]
     assert (runs["ft-models"]["skipped"], runs["ft-models"]["ok"], runs["ft-models"]["end"]) == (1, True, "ceiling")
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_drop_venvs_deletes_each_venv_after_its_run(tmp_path, monkeypatch, fails):
+    """CI passes --drop-venvs: a floor venv (torch included) must not stay on disk beside the next one."""
+    seen = []
+
+    def run_tests(pkg, end, version, fast):
+        venv = tmp_path / "venvs" / f"{pkg}-{version}"
+        (venv / "bin").mkdir(parents=True)
+        seen.append([p.name for p in (tmp_path / "venvs").iterdir()])
+        if fails:
+            raise RuntimeError("pip failed")
+        return {"ok": True}
+
+    monkeypatch.setattr(compat, "OUT", tmp_path)
+    monkeypatch.setattr(compat, "releases", lambda: RELEASES)
+    monkeypatch.setattr(compat, "run_tests", run_tests)
+    monkeypatch.setattr(compat, "record", lambda result: None)
+    assert compat.main(["ft-data", "ft-models", "--ends", "floor", "--drop-venvs"]) == (1 if fails else 0)
+    assert [len(names) for names in seen] == [1, 1]  # the first venv was gone when the second was built
+    assert list((tmp_path / "venvs").iterdir()) == []

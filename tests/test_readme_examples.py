@@ -37,3 +37,30 @@ def test_readme_examples_define_every_name_they_use(readme, tmp_path):
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "F", str(script)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_wheel_check_keeps_one_package_venv_on_disk_at_a_time(monkeypatch, fails):
+    """Seven venvs at once, five with torch, filled a CI machine's disk: each goes after its check."""
+    import check_wheels
+
+    seen = []
+
+    def check(package, dist, work):
+        for folder in (work / package / "bin", work / "readme" / package):
+            folder.mkdir(parents=True)
+        seen.append(sorted(p.name for p in work.iterdir() if p.name not in ("dist", "readme")))
+        if fails:
+            raise SystemExit(f"{package}: README example failed")
+        return f"{package}: ok"
+
+    monkeypatch.setattr(check_wheels, "build_wheels", lambda dist: None)
+    monkeypatch.setattr(check_wheels, "check", check)
+    monkeypatch.setattr(sys, "argv", ["check_wheels.py", "ft-data", "ft-models"])
+    if fails:
+        with pytest.raises(SystemExit):
+            check_wheels.main()
+        assert seen == [["ft-data"]]
+    else:
+        check_wheels.main()
+        assert seen == [["ft-data"], ["ft-models"]]  # ft-data's venv was gone when ft-models' was built
