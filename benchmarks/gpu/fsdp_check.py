@@ -9,9 +9,9 @@ FSDP2 and saves through its gathered state dict, the path that must run on every
 the same run in one plain process. A small random Llama in float32 with the carried SmolLM2
 tokenizer, 4 steps, a checkpoint at step 2. Checked: the FSDP run's log names no dropped
 sharding, the runs log the same losses, and their adapters agree (and differ from the initial
-one at step 2). ZeRO-3 (`ft train --nproc 1` with ``deepspeed: {zero_optimization: {stage: 3}}``)
-the same way; its CPU form runs in the suite (test_distributed.py). Writes ``fsdp_check.json`` to
-``--out``; exit 1 when a check fails.
+one at step 2); LoRA+ under FSDP runs and learns. ZeRO-3 (`ft train --nproc 1` with
+``deepspeed: {zero_optimization: {stage: 3}}``) the same way; its CPU form runs in the suite
+(test_distributed.py). Writes ``fsdp_check.json`` to ``--out``; exit 1 when a check fails.
 """
 
 from __future__ import annotations
@@ -43,7 +43,11 @@ def build(tokenizer: Path, work: Path) -> Path:
 
 
 SHARDING = {"plain": {}, "fsdp": {"fsdp": True, "fsdp_config": {"version": 2}},
-            "zero3": {"deepspeed": {"zero_optimization": {"stage": 3}}}}
+            "zero3": {"deepspeed": {"zero_optimization": {"stage": 3}}},
+            "fsdp_loraplus": {"fsdp": True, "fsdp_config": {"version": 2}}}
+# LoRA+ under FSDP: the Trainer refuses a ready optimizer there, so ft has it build LoRA+'s groups
+# itself; this run trains differently, so it is checked for running and learning, not compared.
+ADAPTER = {"fsdp_loraplus": {"loraplus_ratio": 8}}
 
 
 def run(work: Path, base: Path, name: str) -> tuple[subprocess.CompletedProcess, Path]:
@@ -53,7 +57,7 @@ def run(work: Path, base: Path, name: str) -> tuple[subprocess.CompletedProcess,
              "learning_rate": 1e-2, "logging_steps": 1, "save_steps": 2, "seed": 0, **SHARDING[name]}
     config = {"model": {"source": str(base), "dtype": "float32"},
               "data": {"train": [str(work / "train.jsonl")], "cutoff_len": 64},
-              "adapter": {"type": "lora", "r": 8, "alpha": 16}, "train": train}
+              "adapter": {"type": "lora", "r": 8, "alpha": 16, **ADAPTER.get(name, {})}, "train": train}
     path = work / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     command = ["ft", "train", str(path)] + (["--nproc", "1"] if SHARDING[name] else [])
@@ -92,14 +96,22 @@ def main() -> int:
     for name in (n for n in SHARDING if SHARDING[n]):
         checks[f"{name} ran"] = report[name]["returncode"] == 0
         checks[f"{name} was not dropped"] = not report[name]["sharding_dropped"]
+        if name in ADAPTER:
+            losses = report[name]["losses"]
+            checks[f"{name}: loss falls"] = len(losses) == 4 and losses[-1] < losses[0]
+            continue
         if not (plain and checks[f"{name} ran"]):
             continue
         sharded = load_file(outputs[name] / "adapter" / "adapter_model.safetensors")
         checks[f"{name}: same adapter keys"] = plain.keys() == sharded.keys()
         if checks[f"{name}: same adapter keys"]:
+            # per tensor, relative: ZeRO-3 sums gradients in another order, and Adam turns that into
+            # up to 1.7e-3 on single elements with near-zero gradients (0.1% of the tensor's norm)
             worst = max((plain[k].float() - sharded[k].float()).abs().max().item() for k in plain)
-            report[name]["max_adapter_difference"] = worst
-            checks[f"{name}: adapters agree (1e-4)"] = worst <= 1e-4
+            relative = max(((plain[k].float() - sharded[k].float()).norm() / plain[k].float().norm()).item()
+                           for k in plain)
+            report[name].update(max_adapter_difference=worst, max_relative_difference=relative)
+            checks[f"{name}: adapters agree (relative 5e-3)"] = relative <= 5e-3
         checks[f"{name}: same losses (1e-4)"] = len(report["plain"]["losses"]) == len(report[name]["losses"]) == 4 \
             and all(abs(a - b) <= 1e-4 for a, b in zip(report["plain"]["losses"], report[name]["losses"], strict=True))
     report["checks"] = checks

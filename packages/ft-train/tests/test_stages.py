@@ -212,3 +212,83 @@ def test_ppo_samples_scores_and_updates_with_a_value_head(tmp_path, tiny_chat_di
     assert max(series(records, "clip_ratio")) > 0  # later epochs move the ratio past the clip
     adapter = tmp_path / "out" / "adapter"
     assert (adapter / "value_head.safetensors").is_file() and (adapter / "adapter_model.safetensors").is_file()
+
+
+# --- LoRA+ (adapter.loraplus_ratio): the Trainer builds the LoRA+ optimizer itself, from the model it
+# trains. A ready optimizer handed to a Trainer is refused under FSDP ("Passing `optimizers` is not
+# allowed if PyTorch FSDP is enabled"), and one built before PPO wrapped the policy left its value
+# head out of the optimizer.
+RATIO, LR = 8.0, 1e-2
+
+
+class Built(Exception):
+    """Raised instead of training: the trainer was built."""
+
+
+@pytest.fixture
+def built(monkeypatch):
+    """The trainer a run builds, caught at ``train()``."""
+    from transformers import Trainer
+
+    seen = {}
+
+    def stop(self, *args, **kwargs):
+        seen["trainer"] = self
+        raise Built
+
+    monkeypatch.setattr(Trainer, "train", stop)
+
+    def build(config):
+        with pytest.raises(Built):
+            run_training(config)
+        return seen["trainer"]
+
+    return build
+
+
+def _lora_plus(tmp_path, tiny_chat_dir, stage, rows, **options):
+    path = stage_config(tmp_path, tiny_chat_dir, stage, rows, **options)
+    text = path.read_text().replace("dropout: 0.0", f"dropout: 0.0\n  loraplus_ratio: {RATIO}")
+    path.write_text(text)
+    return path
+
+
+def _learning_rates(trainer) -> dict[str, float]:
+    """Each trainable parameter's learning rate in the trainer's optimizer."""
+    optimizer = trainer.create_optimizer()
+    ids = {id(p): n for n, p in trainer.model.named_parameters()}
+    return {ids[id(p)]: group["lr"] for group in optimizer.param_groups for p in group["params"]}
+
+
+def test_the_trainer_builds_lora_plus_groups_also_where_fsdp_refuses_a_ready_optimizer(tmp_path, tiny_chat_dir,
+                                                                                        built, monkeypatch):
+    from transformers import Trainer
+
+    accelerate_setup = Trainer.create_accelerator_and_postprocess
+
+    def as_under_fsdp(self):  # what accelerate sets on GPUs with an FSDP plugin; a CPU run never does
+        accelerate_setup(self)
+        self.is_fsdp_enabled = True
+
+    monkeypatch.setattr(Trainer, "create_accelerator_and_postprocess", as_under_fsdp)
+    trainer = built(_lora_plus(tmp_path, tiny_chat_dir, "sft", CHATS))
+    assert trainer.is_fsdp_enabled and trainer.optimizer is None
+    rates = _learning_rates(trainer)
+    assert rates and all(rate == (LR * RATIO if ".lora_B." in name else LR) for name, rate in rates.items())
+    assert any(".lora_B." in name for name in rates) and any(".lora_A." in name for name in rates)
+
+
+def test_ppo_with_lora_plus_optimizes_the_value_head(tmp_path, tiny_chat_dir, built):
+    trainer = built(_lora_plus(tmp_path, tiny_chat_dir, "ppo", PROMPTS, **PPO_OPTIONS))
+    rates = _learning_rates(trainer)
+    trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert set(rates) == trainable
+    assert any("value_head" in name for name in rates)
+
+
+def test_a_lora_plus_run_trains_with_its_groups(tmp_path, tiny_chat_dir):
+    from ft_train.metrics import read_metrics
+
+    run_training(_lora_plus(tmp_path, tiny_chat_dir, "sft", CHATS, steps=4))
+    losses = [r["loss"] for r in read_metrics(tmp_path / "out" / "metrics.jsonl") if "loss" in r]
+    assert len(losses) == 2 and losses[-1] < losses[0]

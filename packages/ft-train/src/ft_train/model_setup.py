@@ -58,8 +58,8 @@ def _on_cpu(args) -> bool:
 
 
 def trainable_model(config: RunConfig, args, head: str = "causal"):
-    """(model, optimizer or None): the base with its adapter, seeded so a resume rebuilds the same
-    start (PiSSA's randomized SVD too); LoRA+ gets its own optimizer."""
+    """(model, adapter spec): the base with its adapter, seeded so a resume rebuilds the same start
+    (PiSSA's randomized SVD too). Give the spec to ``use_adapter_optimizer`` once the trainer exists."""
     from transformers import set_seed
 
     model = load_base(config, head)
@@ -77,8 +77,24 @@ def trainable_model(config: RunConfig, args, head: str = "causal"):
         from ft_train.stages import lora_compute
 
         lora_compute.install(model)  # a bf16 base's LoRA branch in bf16 (fp32 weights kept): no-op on fp32
-    optimizer = adapter_optimizer(model, spec, lr=args.learning_rate, weight_decay=args.weight_decay) \
-        if spec.loraplus_ratio else None
     trainable, total = trainable_parameters(model)
     log.info("training %s of %s parameters (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
-    return model, optimizer
+    return model, spec
+
+
+def use_adapter_optimizer(trainer, spec: AdapterSpec) -> None:
+    """LoRA+ (``spec.loraplus_ratio``): the trainer builds its optimizer with LoRA+'s parameter
+    groups when it builds one, from the model it trains by then (FSDP-wrapped, DeepSpeed-partitioned,
+    PPO's value head included). A ready optimizer passed to the Trainer is refused under FSDP, and one
+    built before PPO wraps the policy leaves the value head untrained."""
+    if not spec.loraplus_ratio:
+        return
+    args = trainer.args
+
+    def create_optimizer(model=None):
+        if trainer.optimizer is None:
+            trainer.optimizer = adapter_optimizer(model if model is not None else trainer.model, spec,
+                                                  lr=args.learning_rate, weight_decay=args.weight_decay)
+        return trainer.optimizer
+
+    trainer.create_optimizer = create_optimizer

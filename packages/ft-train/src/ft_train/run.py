@@ -21,7 +21,7 @@ from ft_train.defaults import trainer_defaults
 from ft_train.launch import check_sharding, sharding_dropped
 from ft_train.metrics import METRICS_FILE, PLOT_FILE, MetricsCallback
 from ft_train.model_card import model_card
-from ft_train.model_setup import INITIAL_ADAPTER, trainable_model
+from ft_train.model_setup import INITIAL_ADAPTER, trainable_model, use_adapter_optimizer
 from ft_train.rerun import RerunMode, check_rerun, clear_run
 from ft_train.saving import save_weights
 from ft_train.stages import Stage, get_stage
@@ -179,10 +179,10 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
     resume = resume_point(out)[0]
     if resume:
         log.info("resuming from %s", resume.name)
-    model, optimizer = trainable_model(config, args, stage.head)
+    model, spec = trainable_model(config, args, stage.head)
     trainer = stage.make_trainer(model=model, args=args, tokenizer=tokenizer, data=data, eval_data=held_out,
-                                 optimizer=optimizer,
                                  callbacks=[MetricsCallback(out, stage.plotted, stage.perplexity), CheckpointMarker()])
+    use_adapter_optimizer(trainer, spec)
     dropped = sharding_dropped(args, trainer)
     if dropped:
         log.warning("train.%s is set, but accelerate shards only on GPUs and other accelerators: each of the %d "

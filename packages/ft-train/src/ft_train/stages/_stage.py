@@ -14,7 +14,7 @@ class Stage:
 
     ``config_class(user_args)`` is the dataclass whose fields the ``train:`` keys are (a TRL config,
     or ours where TRL has none); ``defaults(run_config)`` are stage defaults under the user's keys;
-    ``make_trainer(model=, args=, tokenizer=, data=, eval_data=, callbacks=, optimizer=)`` returns a
+    ``make_trainer(model=, args=, tokenizer=, data=, eval_data=, callbacks=)`` returns a
     Trainer; ``head`` is the model's head (causal, or score for reward models); ``plotted`` are the
     logged metrics drawn beside the loss; ``perplexity``: eval loss is a language-model loss.
     """

@@ -13,7 +13,7 @@ def _config_class(user_args):
     return KTOConfig
 
 
-def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
+def _trainer(*, model, args, tokenizer, data, eval_data, callbacks):
     from trl import KTOTrainer
 
     class FinishedRowsKTOTrainer(KTOTrainer):
@@ -28,7 +28,7 @@ def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
                                batched=True, batch_size=args.per_device_train_batch_size)
 
     return FinishedRowsKTOTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
-                                  processing_class=tokenizer, callbacks=callbacks, optimizers=(optimizer, None))
+                                  processing_class=tokenizer, callbacks=callbacks)
 
 
 KTO = Stage("kto", "kto", _config_class, _trainer, lambda config: {"max_length": config.data.cutoff_len},

@@ -81,14 +81,14 @@ def _prompt_texts(rows, tokenizer):
 
 
 def _online_trainer(trainer_cls):
-    def make(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
+    def make(*, model, args, tokenizer, data, eval_data, callbacks):
         cls = type(f"FinishedPrompts{trainer_cls.__name__}", (_FinishedPrompts, trainer_cls), {})
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         rewards = [load_reward(spec) for spec in args.rewards]
         return cls(model=model, args=args, reward_funcs=rewards, train_dataset=_prompt_texts(data.dataset, tokenizer),
                    eval_dataset=_prompt_texts(eval_data, tokenizer) if eval_data is not None else None,
-                   processing_class=tokenizer, callbacks=callbacks, optimizers=(optimizer, None))
+                   processing_class=tokenizer, callbacks=callbacks)
     return make
 
 

@@ -252,7 +252,7 @@ def _reward(spec: str):
     return reward
 
 
-def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
+def _trainer(*, model, args, tokenizer, data, eval_data, callbacks):
     import copy
 
     from ft_train.stages.sft import pad_id
@@ -266,7 +266,7 @@ def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
     rewards = [_reward(spec) for spec in args.rewards]
     return PPOTrainer(model=wrapped, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
                       processing_class=tokenizer, data_collator=PromptCollator(pad_id(tokenizer)), callbacks=callbacks,
-                      optimizers=(optimizer, None), rewards=rewards, reference=reference)
+                      rewards=rewards, reference=reference)
 
 
 PPO = Stage("ppo", "ppo", _config_class, _trainer, lambda config: {"remove_unused_columns": False},

@@ -55,16 +55,15 @@ def _dpo_defaults(config) -> dict:
     return defaults
 
 
-def _own_trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
+def _own_trainer(*, model, args, tokenizer, data, eval_data, callbacks):
     return PreferenceTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
-                             processing_class=tokenizer, data_collator=PairwiseCollator(pad_id(tokenizer)), callbacks=callbacks,
-                             optimizers=(optimizer, None))
+                             processing_class=tokenizer, data_collator=PairwiseCollator(pad_id(tokenizer)), callbacks=callbacks)
 
 
-def _dpo_trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
+def _dpo_trainer(*, model, args, tokenizer, data, eval_data, callbacks):
     if isinstance(args, PreferenceConfig):
         return _own_trainer(model=model, args=args, tokenizer=tokenizer, data=data, eval_data=eval_data,
-                            callbacks=callbacks, optimizer=optimizer)
+                            callbacks=callbacks)
     from trl import DPOTrainer
 
     from ft_models import recurrent_layer_types
@@ -77,7 +76,7 @@ def _dpo_trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimize
 
     packed, args.padding_free = args.padding_free, False  # TRL would only warn and switch it off
     trainer = FinishedRowsDPOTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
-                                  processing_class=tokenizer, callbacks=callbacks, optimizers=(optimizer, None))
+                                  processing_class=tokenizer, callbacks=callbacks)
     args.padding_free = packed  # recorded as the user set it
     stateful = recurrent_layer_types(model.config)
     if packed and stateful:
@@ -96,14 +95,13 @@ def _rm_config(user_args):
     return RewardConfig
 
 
-def _rm_trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
+def _rm_trainer(*, model, args, tokenizer, data, eval_data, callbacks):
     from trl import RewardTrainer
 
     if model.config.pad_token_id is None:
         model.config.pad_token_id = pad_id(tokenizer)
     return RewardTrainer(model=model, args=args, train_dataset=_whole_pairs(data.dataset),
-                         eval_dataset=_whole_pairs(eval_data), processing_class=tokenizer, callbacks=callbacks,
-                         optimizers=(optimizer, None))
+                         eval_dataset=_whole_pairs(eval_data), processing_class=tokenizer, callbacks=callbacks)
 
 
 def _whole_pairs(rows):

@@ -26,7 +26,7 @@ def pad_id(tokenizer) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
-def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
+def _trainer(*, model, args, tokenizer, data, eval_data, callbacks):
     from trl import SFTTrainer
 
     class PackedCountSFTTrainer(SFTTrainer):
@@ -46,7 +46,7 @@ def _trainer(*, model, args, tokenizer, data, eval_data, callbacks, optimizer):
     # Packed rows carry restarting position_ids and no attention mask; our collator keeps them so.
     trainer = PackedCountSFTTrainer(model=model, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
                                     processing_class=tokenizer, data_collator=SFTCollator(pad_id(tokenizer)),
-                                    callbacks=callbacks, optimizers=(optimizer, None))
+                                    callbacks=callbacks)
     if on_cpu(args):
         plain_head.install(trainer.model)
     return trainer
