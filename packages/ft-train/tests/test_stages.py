@@ -1,5 +1,5 @@
 """Every stage trains from the YAML on a tiny model and learns a consistent signal: pt, rm, dpo
-(TRL's, and the reference-free losses), kto, orpo."""
+(TRL's, and the reference-free losses), kto, orpo; resume after SIGKILL; LoRA+'s optimizer."""
 
 import json
 from pathlib import Path
@@ -286,7 +286,7 @@ def test_ppo_with_lora_plus_optimizes_the_value_head(tmp_path, tiny_chat_dir, bu
     assert any("value_head" in name for name in rates)
 
 
-def test_a_lora_plus_run_trains_with_its_groups(tmp_path, tiny_chat_dir):
+def test_a_lora_plus_run_learns(tmp_path, tiny_chat_dir):
     from ft_train.metrics import read_metrics
 
     run_training(_lora_plus(tmp_path, tiny_chat_dir, "sft", CHATS, steps=4))
