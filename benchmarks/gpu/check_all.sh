@@ -54,7 +54,7 @@ if [[ ,$what, == *,serve,* || $what == all ]]; then
     --out "$OUT" --device cuda 2>&1 | grep -v 'it/s\]' | tail -40 | tee "$OUT/serve.log" || status=1
 fi
 if [[ ,$what, == *,fsdp,* || $what == all ]]; then
-  PATH=/tmp/site/bin:$PATH timeout 300 python3 benchmarks/gpu/fsdp_check.py --tokenizer .gpu/tokenizer \
+  PATH=/tmp/site/bin:$PATH timeout 420 python3 benchmarks/gpu/fsdp_check.py --tokenizer .gpu/tokenizer \
     --out "$OUT" 2>&1 | grep -v 'it/s\]' | tail -40 | tee "$OUT/fsdp.log" || status=1
 fi
 exit $status
