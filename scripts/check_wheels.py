@@ -81,12 +81,10 @@ def main() -> None:
         dist = work / "dist"
         build_wheels(dist)
         for package in args.packages:
-            try:
-                print(check(package, dist, work), flush=True)
-            finally:  # one venv on disk at a time: seven at once (five with torch) filled a CI disk
-                if not args.keep:
-                    shutil.rmtree(work / package, ignore_errors=True)
-                    shutil.rmtree(work / "readme" / package, ignore_errors=True)
+            print(check(package, dist, work), flush=True)
+            if not args.keep:  # one venv on disk at a time: seven at once (five with torch) filled a CI disk
+                shutil.rmtree(work / package)
+                shutil.rmtree(work / "readme" / package, ignore_errors=True)
 
 
 if __name__ == "__main__":
