@@ -85,9 +85,13 @@ def test_plot_needs_logged_loss(tmp_path):
 def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, said, monkeypatch):
     from ft_data import SFTCollator
 
-    seen = []
+    from ft_train.stages import packed_attention
+
+    seen, pieces = [], []
     collate = SFTCollator.__call__
     monkeypatch.setattr(SFTCollator, "__call__", lambda self, f: seen.append(collate(self, f)) or seen[-1])
+    per_piece = packed_attention._PieceAttention.apply
+    monkeypatch.setattr(packed_attention._PieceAttention, "apply", lambda *a: pieces.append(a[3]) or per_piece(*a))
     result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=4, packing=True, train_on="last", cutoff_len=128))
     out = said()
     assert "40 sft examples packed into " in out
@@ -98,6 +102,9 @@ def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, said, monkeyp
     # what reached the model: restarting position_ids and no attention mask (else examples would mix)
     batch = seen[0]
     assert "attention_mask" not in batch and (batch["position_ids"][:, 1:] == 0).any()
+    # on the CPU, attention ran piece by piece: each example of the first batch one piece
+    starts = [(row, col) for row, col in (batch["position_ids"] == 0).nonzero().tolist()]
+    assert pieces and [(row, start) for row, start, _ in pieces[0]] == starts
 
 
 @pytest.mark.slow

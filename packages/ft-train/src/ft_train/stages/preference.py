@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ft_data import PairwiseCollator
-from ft_train.stages import padding_free, plain_head
+from ft_train.stages import packed_attention, padding_free, plain_head
 from ft_train.stages._stage import Stage
 from ft_train.stages.preference_loss import PreferenceConfig, PreferenceTrainer
 from ft_train.stages.sft import on_cpu, pad_id
@@ -86,6 +86,7 @@ def _dpo_trainer(*, model, args, tokenizer, data, eval_data, callbacks):
         padding_free.install(trainer.model, pad_id(tokenizer))
     if on_cpu(args):  # after padding_free: it packs first and unpacks last
         plain_head.install(trainer.model)
+        packed_attention.install(trainer.model)
     return trainer
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ft_data import SFTCollator
 from ft_data.collators import PACKED_TOKENS
-from ft_train.stages import plain_head
+from ft_train.stages import packed_attention, plain_head
 from ft_train.stages._stage import Stage
 
 
@@ -49,6 +49,7 @@ def _trainer(*, model, args, tokenizer, data, eval_data, callbacks):
                                     callbacks=callbacks)
     if on_cpu(args):
         plain_head.install(trainer.model)
+        packed_attention.install(trainer.model)
     return trainer
 
 
