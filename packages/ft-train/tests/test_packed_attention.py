@@ -52,17 +52,25 @@ def test_pieces_are_read_from_a_block_causal_mask_and_nothing_else():
     assert packed_attention.pieces_of(mask.float()) is None  # additive masks go to sdpa
 
 
+@pytest.mark.parametrize("keep", [True, False], ids=["probabilities kept", "recomputed"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-def test_outputs_and_gradients_match_an_fp64_reference_as_closely_as_sdpa(dtype):
+def test_outputs_and_gradients_match_an_fp64_reference_as_closely_as_sdpa(dtype, keep, monkeypatch):
+    monkeypatch.setattr(packed_attention, "KEEP_PROBS_RATIO", 8 if keep else 0)
+    kept = []
+    backward = packed_attention._PieceAttention.backward
+    monkeypatch.setattr(packed_attention._PieceAttention, "backward",
+                        staticmethod(lambda ctx, g: kept.append(bool(ctx.kept)) or backward(ctx, g)))
     mask = block_causal([[57, 120, 79], [200, 56], [256]])
     reference = grads(sdpa_attention_forward, mask, torch.float64)
     ours = relative_errors(grads(packed_attention.attention_forward, mask, dtype), reference)
     sdpa = relative_errors(grads(sdpa_attention_forward, mask, dtype), reference)
+    assert kept == [keep]
     if dtype == torch.float32:
         assert max(ours) < 1e-5, ours
-    else:  # bf16: the probabilities are rounded once more than in sdpa's kernel; measured 1.0-1.6x sdpa's error
+    else:  # bf16: scores and probabilities rounded to bf16, as eager attention rounds them; measured
+        # 0.8-1.7x sdpa's error (output 3.3e-3 against 1.9e-3)
         assert all(o <= 2.5 * s for o, s in zip(ours, sdpa, strict=True)), (ours, sdpa)
-        assert max(ours) < 1.2e-2, ours
+        assert max(ours) < 1e-2, ours
 
 
 @pytest.fixture
@@ -127,7 +135,7 @@ def test_a_packed_model_trains_as_under_sdpa_and_keeps_its_saved_config(tmp_path
     want_loss, want_grads = loss_and_grads()
     calls = []
     real = packed_attention._PieceAttention.apply
-    packed_attention._PieceAttention.apply = lambda *a: calls.append(len(a[3])) or real(*a)
+    packed_attention._PieceAttention.apply = lambda *a: calls.append(len(a[3].pieces)) or real(*a)
     try:
         assert packed_attention.install(model)
         got_loss, got_grads = loss_and_grads()

@@ -91,7 +91,7 @@ def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, said, monkeyp
     collate = SFTCollator.__call__
     monkeypatch.setattr(SFTCollator, "__call__", lambda self, f: seen.append(collate(self, f)) or seen[-1])
     per_piece = packed_attention._PieceAttention.apply
-    monkeypatch.setattr(packed_attention._PieceAttention, "apply", lambda *a: pieces.append(a[3]) or per_piece(*a))
+    monkeypatch.setattr(packed_attention._PieceAttention, "apply", lambda *a: pieces.append(a[3].pieces) or per_piece(*a))
     result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=4, packing=True, train_on="last", cutoff_len=128))
     out = said()
     assert "40 sft examples packed into " in out

@@ -1,17 +1,19 @@
-"""Attention over packed rows on the CPU, one causal piece at a time, with a GEMM backward.
+"""Attention over packed rows on the CPU, one causal piece at a time, as batched GEMMs.
 
 Packed rows reach sdpa as a block-causal 4-d mask, and PyTorch's CPU flash kernel then works on
-the whole row: it computes every block the mask removes, and its bf16 backward costs about as
-much for 64-token pieces as for 512-token rows (30-45 ms a layer for 4 x 512 tokens on a 2-core
-CPU), a third of a LoRA SFT step on SmolLM2. Here each piece of a row runs alone: the forward
-through the same flash kernel with ``is_causal`` (it returns the log-sum-exp), the backward as
-five batched GEMMs on the piece (softmax rebuilt from that log-sum-exp, GQA heads grouped so
-keys and values are never repeated). Both passes touch only the pieces' own squares.
+the whole row: it computes every block the mask removes, runs at about 65 GFLOP/s, and its bf16
+backward costs about as much for 64-token pieces as for 512-token rows (30-45 ms a layer for
+4 x 512 tokens on a 2-core CPU), a third of a LoRA SFT step on SmolLM2. Here each piece of a row
+runs alone, as eager attention would compute it: scores by one GEMM with the causal mask added
+inside it (``baddbmm``), ``softmax``, then a GEMM with the values; the heads sharing a key/value
+head are laid side by side, so keys and values are never repeated. The probabilities are kept
+for the backward pass (five GEMM-shaped steps: dV, dP, dS, dQ, dK) when they are small beside
+the layer's activations, and recomputed otherwise (long pieces).
 
 The path is taken only where it computes what sdpa would: a boolean mask that is exactly
-causal-within-pieces (checked, not assumed), queries as long as keys, no dropout, softcap,
-sliding window, sinks or position bias, a CPU tensor. Anything else, and every row without such
-a mask, goes to transformers' own sdpa function unchanged.
+causal-within-pieces (checked, not assumed) with some row holding several pieces, queries as
+long as keys, no dropout, softcap, sliding window, sinks or position bias, a CPU tensor.
+Anything else goes to transformers' own sdpa function unchanged.
 
 Example:
     >>> import torch
@@ -22,11 +24,33 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
 NAME = "ft_cpu_packed"
 _UNSUPPORTED = ("softcap", "sliding_window", "s_aux", "sinks", "position_bias")
-_last: tuple[torch.Tensor, list | None] | None = None  # the mask last read (all layers share one)
+KEEP_PROBS_RATIO = 8  # keep P while sum(n^2) <= this x tokens x head_dim (P at most 8x the queries' size)
+
+
+@dataclass
+class _Layout:
+    """The pieces of one batch's mask, and what the layers of that forward pass share."""
+
+    pieces: list[tuple[int, int, int]]
+    squares: int  # sum of n^2 over the pieces
+    biases: dict = field(default_factory=dict)
+
+    def causal_bias(self, n: int, groups: int, dtype: torch.dtype) -> torch.Tensor:
+        """``[groups * n, n]``: 0 on and below the diagonal of each group's block, -inf above."""
+        key = (n, groups, dtype)
+        if key not in self.biases:
+            above = torch.ones(n, n, dtype=torch.bool).triu_(1)
+            self.biases[key] = torch.zeros(n, n, dtype=dtype).masked_fill_(above, float("-inf")).repeat(groups, 1)
+        return self.biases[key]
+
+
+_last: tuple[torch.Tensor, _Layout | None] | None = None  # the mask last read (all layers share one)
 
 
 def pieces_of(mask: torch.Tensor) -> list[tuple[int, int, int]] | None:
@@ -49,65 +73,67 @@ def pieces_of(mask: torch.Tensor) -> list[tuple[int, int, int]] | None:
     return pieces
 
 
-def _cached_pieces(mask: torch.Tensor):
-    """The pieces of ``mask`` where some row holds several (a row that is one piece runs faster
-    in sdpa's own kernel), else None."""
+def _cached_layout(mask: torch.Tensor) -> _Layout | None:
+    """The layout of ``mask`` where some row holds several pieces (a row that is one piece runs
+    faster in sdpa's own kernel), else None."""
     global _last
     if _last is None or _last[0] is not mask:
         pieces = pieces_of(mask)
-        _last = (mask, pieces if pieces is not None and len(pieces) > mask.size(0) else None)
+        several = pieces is not None and len(pieces) > mask.size(0)
+        _last = (mask, _Layout(pieces, sum(n * n for _, _, n in pieces)) if several else None)
     return _last[1]
+
+
+def _piece(tensor: torch.Tensor, row: int, span: slice, kv_heads: int) -> torch.Tensor:
+    """``tensor[row, :, span]`` as ``[kv_heads, heads_per_kv * n, D]`` (a group's heads side by side)."""
+    piece = tensor[row, :, span]
+    return piece.reshape(kv_heads, -1, piece.size(-1))
 
 
 class _PieceAttention(torch.autograd.Function):
     """Causal attention of ``query [B, H, L, D]`` over ``key/value [B, KV, L, D]`` within each
-    piece; returns ``[B, H, L, D]``."""
+    piece of ``layout``; returns ``[B, H, L, D]``."""
 
     @staticmethod
-    def forward(ctx, query, key, value, pieces, scale):
-        groups = query.size(1) // key.size(1)
+    def _probs(layout, q, k, scale):
+        n = k.size(1)
+        bias = layout.causal_bias(n, q.size(1) // n, q.dtype)
+        return torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale), -1)
+
+    @staticmethod
+    def forward(ctx, query, key, value, layout, scale):
+        kv_heads = key.size(1)
         out = torch.empty_like(query)
-        lse = query.new_empty(query.shape[:3], dtype=torch.float32)
-        for row, start, n in pieces:
+        keep = layout.squares <= KEEP_PROBS_RATIO * query.size(0) * query.size(2) * query.size(3)
+        kept = []
+        for row, start, n in layout.pieces:
             span = slice(start, start + n)
-            k = key[row, :, span].repeat_interleave(groups, 0)[None]
-            v = value[row, :, span].repeat_interleave(groups, 0)[None]
-            o, logsumexp = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-                query[row:row + 1, :, span], k, v, 0.0, True, scale=scale)[:2]
-            out[row, :, span] = o[0]
-            lse[row, :, span] = logsumexp[0]
-        ctx.save_for_backward(query, key, value, out, lse)
-        ctx.pieces, ctx.scale = pieces, scale
+            probs = _PieceAttention._probs(layout, _piece(query, row, span, kv_heads), key[row, :, span], scale)
+            out[row, :, span] = torch.bmm(probs, value[row, :, span]).view(-1, n, query.size(-1))
+            if keep:
+                kept.append(probs)
+        ctx.save_for_backward(query, key, value, out)
+        ctx.layout, ctx.scale, ctx.kept = layout, scale, kept
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        query, key, value, out, lse = ctx.saved_tensors
-        heads, kv_heads, dim = query.size(1), key.size(1), query.size(-1)
-        groups = heads // kv_heads
+        query, key, value, out = ctx.saved_tensors
+        kv_heads, heads, dim = key.size(1), query.size(1), query.size(-1)
         grad_q, grad_k, grad_v = torch.empty_like(query), torch.empty_like(key), torch.empty_like(value)
-        delta = torch.linalg.vecdot(grad_out.float(), out.float())  # [B, H, L]: rowsum(dO * O)
-        for row, start, n in ctx.pieces:
+        delta = torch.linalg.vecdot(grad_out.float(), out.float()).to(query.dtype)  # rowsum(dO * O)
+        for i, (row, start, n) in enumerate(ctx.layout.pieces):
             span = slice(start, start + n)
-            rows = (kv_heads, groups * n, 1)
-            # the heads sharing one key/value head side by side: [KV, groups * n, D]
-            q = query[row, :, span].reshape(kv_heads, groups * n, dim)
-            g = grad_out[row, :, span].reshape(kv_heads, groups * n, dim)
+            q, g = _piece(query, row, span, kv_heads), _piece(grad_out, row, span, kv_heads)
             k, v = key[row, :, span], value[row, :, span]
-            # P = exp(S * scale - lse). The subtraction rides in the GEMM (fp32 inside, rounded once)
-            # with lse's bf16-exact part c; the rest, a per-row factor r = exp(c - lse), scales the
-            # [n, D] operands instead of the [n, n] probabilities.
-            lse_rows = lse[row, :, span].reshape(rows)
-            c = lse_rows.to(q.dtype)
-            r = torch.exp(c.float() - lse_rows)
-            probs = torch.baddbmm(c.neg(), q, k.transpose(1, 2), alpha=ctx.scale).exp_()
-            probs.view(kv_heads, groups, n, n).tril_()
-            grad_v[row, :, span] = torch.bmm(probs.transpose(1, 2), (g * r).to(g.dtype))
-            # dS = P * (dP - delta), dP = dO V^T (the subtraction again inside the GEMM)
-            grad_s = torch.baddbmm(delta[row, :, span].reshape(rows).neg().to(q.dtype), g,
-                                   v.transpose(1, 2)).mul_(probs)
-            grad_q[row, :, span] = torch.bmm(grad_s, k).mul_(r * ctx.scale).view(heads, n, dim)
-            grad_k[row, :, span] = torch.bmm(grad_s.transpose(1, 2), (q * (r * ctx.scale)).to(q.dtype))
+            probs = ctx.kept[i] if ctx.kept else _PieceAttention._probs(ctx.layout, q, k, ctx.scale)
+            grad_v[row, :, span] = torch.bmm(probs.transpose(1, 2), g)
+            # dS = P * (dP - delta), dP = dO V^T: the subtraction inside the GEMM (fp32 there)
+            grad_s = torch.baddbmm(_piece(delta[..., None], row, span, kv_heads).neg(), g, v.transpose(1, 2))
+            grad_s.mul_(probs)
+            grad_q[row, :, span] = torch.bmm(grad_s, k).mul_(ctx.scale).view(heads, n, dim)
+            grad_k[row, :, span] = torch.bmm(grad_s.transpose(1, 2), q).mul_(ctx.scale)
+        ctx.kept = None
         return grad_q, grad_k, grad_v, None, None
 
 
@@ -123,13 +149,13 @@ def attention_forward(module, query, key, value, attention_mask, dropout: float 
     """transformers' attention-function signature; returns ``([B, L, H, D], None)``."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    pieces = _cached_pieces(attention_mask) if _takes_fast_path(module, query, key, attention_mask, dropout,
+    layout = _cached_layout(attention_mask) if _takes_fast_path(module, query, key, attention_mask, dropout,
                                                                 kwargs) else None
-    if pieces is None:
+    if layout is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
     scale = scaling if scaling is not None else query.size(-1) ** -0.5
-    out = _PieceAttention.apply(query, key, value, pieces, scale)
+    out = _PieceAttention.apply(query, key, value, layout, scale)
     return out.transpose(1, 2).contiguous(), None
 
 
@@ -141,8 +167,6 @@ def install(model) -> bool:
 
     configs = [m.config for m in model.modules() if hasattr(getattr(m, "config", None), "_attn_implementation")]
     if not configs or any(c._attn_implementation != "sdpa" for c in configs):
-        return False
-    if not hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu"):
         return False
     AttentionInterface.register(NAME, attention_forward)
     AttentionMaskInterface.register(NAME, sdpa_mask)
