@@ -84,7 +84,6 @@ def test_plot_needs_logged_loss(tmp_path):
 @pytest.mark.slow
 def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, said, monkeypatch):
     from ft_data import SFTCollator
-
     from ft_train.stages import packed_attention
 
     seen, pieces = [], []
