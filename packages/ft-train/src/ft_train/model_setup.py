@@ -74,10 +74,9 @@ def trainable_model(config: RunConfig, args, head: str = "causal"):
             save_initial_adapter(model, Path(config.train.output_dir) / INITIAL_ADAPTER)
         processes.wait_for_everyone()
     if _on_cpu(args):
-        from ft_train.stages import lora_compute, rms_norm
+        from ft_train.stages import lora_compute
 
         lora_compute.install(model)  # a bf16 base's LoRA branch in bf16 (fp32 weights kept): no-op on fp32
-        rms_norm.install(model)  # frozen Llama-style norms: a closed-form backward
     trainable, total = trainable_parameters(model)
     log.info("training %s of %s parameters (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     return model, spec

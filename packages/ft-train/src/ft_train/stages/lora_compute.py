@@ -6,8 +6,8 @@ each of a step's ~200 LoRA layers casts its whole input to fp32, multiplies the 
 scaling and casts it back. On a CPU those casts and multiplies were a quarter of a LoRA SFT step
 on SmolLM2 in a profile. Here the branch runs in the input's dtype instead: only the small A and
 B matrices are cast (scaling folded into B), gradients flow back through the casts to the fp32
-weights, and the branch is added to the base output inside its second GEMM, in place where
-the base is a plain linear layer (``addmm_``). The result is what PEFT adds to a bf16 output anyway, up to bf16 rounding. Anything else (dropout,
+weights, and the branch is added to the base output inside its second GEMM (``addmm``). The
+result is what PEFT adds to a bf16 output anyway, up to bf16 rounding. Anything else (dropout,
 DoRA and other variants, several adapters, merged or disabled adapters) runs PEFT's own forward.
 
 Example:
@@ -40,19 +40,10 @@ def _forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         return self._ft_peft_forward(x, *args, **kwargs)
     a, b, scaling = branch
     result = self.base_layer(x)
-    low = F.linear(x, a.to(x.dtype)).reshape(-1, a.size(0))
-    up = (b * scaling).to(x.dtype).t()
-    if _owns_output(self.base_layer):
-        # the add rides in B's GEMM, into the base output itself (``addmm_``): no pass over the
-        # layer's output at all. Safe because nothing else holds that fresh tensor: a plain linear
-        # layer without hooks, whose backward does not read its output.
-        result.view(-1, result.size(-1)).addmm_(low, up)
-        return result
-    return torch.addmm(result.reshape(-1, result.size(-1)), low, up).view(result.shape)
-
-
-def _owns_output(layer) -> bool:
-    return type(layer) is torch.nn.Linear and not (layer._forward_hooks or layer._forward_pre_hooks)
+    low = F.linear(x, a.to(x.dtype))
+    # the add rides in B's GEMM (addmm): one pass less over the layer's output
+    added = torch.addmm(result.reshape(-1, result.size(-1)), low.reshape(-1, low.size(-1)), (b * scaling).to(x.dtype).t())
+    return added.view(result.shape)
 
 
 def install(model) -> int:
