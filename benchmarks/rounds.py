@@ -1,6 +1,7 @@
 """Training benchmarks run each configuration as a whole process, several times, interleaved
 (A B C, A B C, ...), so a slow minute of a shared machine lands on every side alike; each side
-is reported as the median of its rounds with the spread (min..max).
+is reported as the median of its rounds with the spread (min..max). ``FT_BENCH_ROUNDS`` sets
+the number of rounds (3 by default).
 
 Example:
     >>> runs = [{"tokens_per_s": 3.0, "peak_rss_gb": 1.0, "tokens": 9, "seconds": 3.0},
@@ -11,10 +12,11 @@ Example:
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Callable
 
-ROUNDS = 3
+ROUNDS = int(os.environ.get("FT_BENCH_ROUNDS", "3"))
 
 
 def peak_rss_gb() -> float:
