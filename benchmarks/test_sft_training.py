@@ -9,7 +9,8 @@ assistant tokens only, bf16 base weights with fp32 LoRA weights (LLaMA-Factory's
 with bf16; the others are given it), batch 4, no gradient checkpointing. Reported: tokens/s of
 ``train_runtime``, each process's own peak RSS, mean loss. LLaMA-Factory runs in its own venv
 (benchmarks/peers/setup_llamafactory.sh; transformers 5.6), by default and with ``neat_packing``;
-skipped where that venv is missing.
+skipped where that venv is missing. ``FT_BENCH_CHATS`` sets the number of chats (64 by default:
+7 packed steps; more make fixed costs, such as the first step's warm-up, weigh less).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from synthetic_chats import write_chats
 RUNNER = Path(__file__).with_name("sft_train_runner.py")
 ROOT = Path(__file__).resolve().parent.parent
 LF_PYTHON = ROOT / ".peers" / "llamafactory" / "bin" / "python"
-N_CHATS = 64
+N_CHATS = int(os.environ.get("FT_BENCH_CHATS", "64"))
 
 
 @pytest.fixture(scope="module")
