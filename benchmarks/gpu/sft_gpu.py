@@ -87,14 +87,19 @@ def main() -> None:
         results.append(result)
         save()
         mfu = f"{result['mfu']:.1%}" if result["mfu"] is not None else "?"
+        steady = (f"  first step {result['first_step_s']:.1f} s, then {result['steady_tokens_per_s']:,.0f} tokens/s"
+                  if "first_step_s" in result else "")
         print(f"{tool:13s} {result['tokens']:>8,} tokens {result['tokens_per_s']:>9,.0f} tokens/s "
-              f"{result['peak_gpu_gb']:6.2f} GB  MFU {mfu}  loss {result['mean_loss']:.3f}", flush=True)
+              f"{result['peak_gpu_gb']:6.2f} GB  MFU {mfu}  loss {result['mean_loss']:.3f}{steady}", flush=True)
     by = {r["tool"]: r for r in results}
     best_trl = max((r for r in results if r["tool"].startswith("trl")), key=lambda r: r["tokens_per_s"], default=None)
     if best_trl and "ft-packed" in by:
         ratio = by["ft-packed"]["tokens_per_s"] / best_trl["tokens_per_s"]
         print(f"ft packed / TRL best ({best_trl['tool']}): {ratio:.2f}x tokens/s, "
               f"{by['ft-packed']['peak_gpu_gb']:.2f} vs {best_trl['peak_gpu_gb']:.2f} GB")
+        if "steady_tokens_per_s" in by["ft-packed"] and "steady_tokens_per_s" in best_trl:
+            steady = by["ft-packed"]["steady_tokens_per_s"] / best_trl["steady_tokens_per_s"]
+            print(f"after the first step: {steady:.2f}x tokens/s")
 
 
 if __name__ == "__main__":
