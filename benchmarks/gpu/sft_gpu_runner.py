@@ -62,41 +62,40 @@ def run_trl(model: Path, chats: Path, out: Path, packing: bool, checkpointing: b
 
 
 def time_steps() -> dict:
-    """Patch the Trainer to note when its second step starts and when training ends (both after a
-    device sync); the returned dict fills in as it trains."""
+    """Note, after a device sync, when training begins, when its first step ends and when its last
+    step ends (the Trainer's callback hooks, so saving and plotting after the loop stay out); the
+    returned dict fills in as it trains."""
     import time
 
     import torch
-    import transformers
+    from transformers.trainer_callback import CallbackHandler
 
-    marks: dict = {"steps": 0}
+    marks: dict = {}
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    step, train = transformers.Trainer.training_step, transformers.Trainer.train
+    begin, step_end = CallbackHandler.on_train_begin, CallbackHandler.on_step_end
 
-    def timed_step(self, *args, **kwargs):
-        marks["steps"] += 1
-        if marks["steps"] == 2:  # the first step, its optimizer update included, is done
-            sync()
-            marks["after_first"] = time.perf_counter()
-        return step(self, *args, **kwargs)
-
-    def timed_train(self, *args, **kwargs):
-        result = train(self, *args, **kwargs)
+    def on_train_begin(self, args, state, control):
         sync()
-        marks["end"] = time.perf_counter()
-        return result
+        marks["begin"] = time.perf_counter()
+        return begin(self, args, state, control)
 
-    transformers.Trainer.training_step, transformers.Trainer.train = timed_step, timed_train
+    def on_step_end(self, args, state, control):
+        if state.global_step in (1, state.max_steps):
+            sync()
+            marks["first" if state.global_step == 1 else "last"] = time.perf_counter()
+            marks["steps"] = state.global_step
+        return step_end(self, args, state, control)
+
+    CallbackHandler.on_train_begin, CallbackHandler.on_step_end = on_train_begin, on_step_end
     return marks
 
 
-def split_runtime(marks: dict, runtime: float, tokens: float) -> dict:
-    """First step against the rest of ``train_runtime``, and tokens/s over the rest."""
-    if "after_first" not in marks:
-        return {"steps": marks["steps"]}
-    rest = marks["end"] - marks["after_first"]
-    steps = marks["steps"]
-    return {"steps": steps, "first_step_s": runtime - rest, "rest_s": rest,
+def split_runtime(marks: dict, tokens: float) -> dict:
+    """The first step's seconds against the rest's, and tokens/s over the rest."""
+    if "last" not in marks or marks["steps"] < 2:
+        return {}
+    rest, steps = marks["last"] - marks["first"], marks["steps"]
+    return {"steps": steps, "first_step_s": marks["first"] - marks["begin"], "rest_s": rest,
             "steady_tokens_per_s": tokens * (steps - 1) / steps / rest}
 
 
@@ -114,7 +113,7 @@ def main() -> None:
     tokens = max(r.get("num_tokens", 0) for r in records)
     losses = [r["loss"] for r in records if "loss" in r] or [r["train_loss"] for r in records if "train_loss" in r]
     print(json.dumps({"tool": tool, "tokens": tokens, "seconds": runtime, "tokens_per_s": tokens / runtime,
-                      "mean_loss": sum(losses) / len(losses), **split_runtime(marks, runtime, tokens),
+                      "mean_loss": sum(losses) / len(losses), **split_runtime(marks, tokens),
                       "peak_gpu_gb": torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else 0.0,
                       "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}))
 
