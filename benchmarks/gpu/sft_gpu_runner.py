@@ -6,10 +6,10 @@ TOOL: ``ft-packed``, ``ft-unpacked`` (ft train with its GPU defaults), ``trl-pac
 padding-free packing), ``trl-unpacked``, ``trl-defaults`` (SFTTrainer as it comes: gradient
 checkpointing on, no packing). bf16, LoRA r16 all-linear, batch 8, cutoff 1024, lr 1e-4, one
 epoch. Reported: tokens trained (each trainer's own non-padding count), train_runtime, tokens/s,
-peak GPU memory (torch.cuda.max_memory_allocated) and mean loss; and how train_runtime splits
-between the first step (CUDA and kernel warm-up land there) and the rest, with tokens/s over the
-rest (``steady_tokens_per_s``, counting the steps as equal in tokens: exact for packed rows, close
-for unpacked ones).
+peak GPU memory (torch.cuda.max_memory_allocated) and mean loss; and the training time split,
+from the Trainer's callback hooks, into the first step (CUDA and kernel warm-up land there) and
+the rest, with tokens/s over the rest (``steady_tokens_per_s``, counting the steps as equal in
+tokens: exact for packed rows, close for unpacked ones).
 """
 
 from __future__ import annotations
