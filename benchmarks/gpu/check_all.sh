@@ -3,7 +3,7 @@
 #   bash benchmarks/gpu/check_all.sh [stream|sft|serve|fsdp|all, or a comma list: serve,sft]
 # stream (issue 11): the gpu-marked tests, ft-stream's correctness across five architectures, the
 #   host link and the 7B streaming benchmark (about 4 minutes on an H100);
-# sft (issue 10): the LoRA SFT benchmark against plain TRL (about 3 minutes);
+# sft (issue 10): the LoRA SFT benchmark against plain TRL (about 3 minutes; SFT_TOOLS, SFT_ROUNDS);
 # serve (issue 12): the fast test suite on CUDA (the embedded model cannot travel: its tests skip,
 #   the carried tokenizer stands in for SmolLM2's), then ft chat / ft export / ft serve / ChatModel
 #   on the GPU giving the same greedy answer (serve_check.py); about 3.5 minutes on an H100, where
@@ -38,7 +38,7 @@ if [[ ,$what, == *,stream,* || $what == all ]]; then
     | tee "$OUT/stream.log" || status=1
 fi
 if [[ ,$what, == *,sft,* || $what == all ]]; then
-  timeout 300 python3 benchmarks/gpu/sft_gpu.py --tokenizer .gpu/tokenizer --out "$OUT" \
+  timeout 420 python3 benchmarks/gpu/sft_gpu.py --tokenizer .gpu/tokenizer --out "$OUT" --rounds "${SFT_ROUNDS:-1}" \
     --tools "${SFT_TOOLS:-ft-packed,trl-packed,ft-unpacked,trl-defaults}" 2>&1 | grep -v 'it/s\]' | tail -40 \
     | tee "$OUT/sft.log" || status=1
 fi

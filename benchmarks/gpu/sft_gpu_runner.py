@@ -4,7 +4,13 @@
 
 TOOL: ``ft-packed``, ``ft-unpacked`` (ft train with its GPU defaults), ``trl-packed`` (TRL's
 padding-free packing), ``trl-unpacked``, ``trl-defaults`` (SFTTrainer as it comes: gradient
-checkpointing on, no packing). bf16, LoRA r16 all-linear, batch 8, cutoff 1024, lr 1e-4, one
+checkpointing on, no packing); ``ft-packed-head`` is a diagnostic: ft packed with the CPU's
+label-only LM head (``plain_head``) installed on the GPU too, and ``ft-packed-lora16`` ft packed
+with the CPU's input-dtype LoRA branch (``lora_compute``) on the GPU too; a ``-liger`` suffix on a tool's
+name puts liger-kernel (installed under $LIGER_SITE, default /tmp/liger) on the path, which ft
+then uses by default and TRL is told to use (``use_liger_kernel``). A ``+prof`` suffix also profiles
+steps 3 and 4 with torch.profiler into ``profile_TOOL.txt`` beside OUT_DIR (and then the
+steady rate counts from step 5). bf16, LoRA r16 all-linear, batch 8, cutoff 1024, lr 1e-4, one
 epoch. Reported: tokens trained (each trainer's own non-padding count), train_runtime, tokens/s,
 peak GPU memory (torch.cuda.max_memory_allocated) and mean loss; and the training time split,
 from the Trainer's callback hooks, into the first step (CUDA and kernel warm-up land there) and
@@ -23,6 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # sft_train_run
 CUTOFF, BATCH, RANK, LR = 1024, 8, 16, 1e-4
 
 
+def max_steps() -> dict:
+    """``{"max_steps": N}`` where $FT_GPU_MAX_STEPS is set (sft_gpu.py's warm-up run), else nothing."""
+    import os
+
+    return {"max_steps": int(os.environ["FT_GPU_MAX_STEPS"])} if os.environ.get("FT_GPU_MAX_STEPS") else {}
+
+
 def run_ft(model: Path, chats: Path, out: Path, packing: bool) -> list[dict]:
     import yaml
 
@@ -33,14 +46,15 @@ def run_ft(model: Path, chats: Path, out: Path, packing: bool) -> list[dict]:
               "data": {"train": [{"path": str(chats), "format": "sharegpt"}], "cutoff_len": CUTOFF, "packing": packing},
               "adapter": {"type": "lora", "r": RANK, "alpha": 2 * RANK, "dropout": 0.0},
               "train": {"output_dir": str(out), "num_train_epochs": 1, "per_device_train_batch_size": BATCH,
-                        "learning_rate": LR, "logging_steps": 5, "save_strategy": "no", "seed": 0}}
+                        "learning_rate": LR, "logging_steps": 5, "save_strategy": "no", "seed": 0,
+                        **max_steps()}}
     path = out.parent / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(config))
     run_training(path, rerun="restart")
     return read_metrics(out / "metrics.jsonl")
 
 
-def run_trl(model: Path, chats: Path, out: Path, packing: bool, checkpointing: bool) -> list[dict]:
+def run_trl(model: Path, chats: Path, out: Path, packing: bool, checkpointing: bool, liger: bool) -> list[dict]:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -52,7 +66,8 @@ def run_trl(model: Path, chats: Path, out: Path, packing: bool, checkpointing: b
     records: list[dict] = []
     args = SFTConfig(output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=BATCH, learning_rate=LR,
                      logging_steps=5, save_strategy="no", seed=0, max_length=CUTOFF, packing=packing,
-                     gradient_checkpointing=checkpointing, bf16=torch.cuda.is_available(), report_to="none")
+                     gradient_checkpointing=checkpointing, bf16=torch.cuda.is_available(), report_to="none",
+                     use_liger_kernel=liger, **max_steps())
     lora = LoraConfig(r=RANK, lora_alpha=2 * RANK, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
     trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model, dtype="bfloat16"), args=args,
                          train_dataset=Dataset.from_list(rows), processing_class=AutoTokenizer.from_pretrained(model),
@@ -61,18 +76,20 @@ def run_trl(model: Path, chats: Path, out: Path, packing: bool, checkpointing: b
     return records
 
 
-def time_steps() -> dict:
+def time_steps(profile: Path | None = None) -> dict:
     """Note, after a device sync, when training begins, when its first step ends and when its last
     step ends (the Trainer's callback hooks, so saving and plotting after the loop stay out); the
-    returned dict fills in as it trains."""
+    returned dict fills in as it trains. With ``profile``, steps 3 and 4 run under torch.profiler,
+    its tables go to that file, and "first" is the end of step 4."""
     import time
 
     import torch
     from transformers.trainer_callback import CallbackHandler
 
-    marks: dict = {}
+    marks: dict = {"warm": 4 if profile else 1}
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     begin, step_end = CallbackHandler.on_train_begin, CallbackHandler.on_step_end
+    prof = profiler(profile) if profile else None
 
     def on_train_begin(self, args, state, control):
         sync()
@@ -80,9 +97,12 @@ def time_steps() -> dict:
         return begin(self, args, state, control)
 
     def on_step_end(self, args, state, control):
-        if state.global_step in (1, state.max_steps):
+        if prof and state.global_step in (2, 4):
             sync()
-            marks["first" if state.global_step == 1 else "last"] = time.perf_counter()
+            prof.send(None)  # starts after step 2, writes its tables after step 4
+        if state.global_step in (marks["warm"], state.max_steps):
+            sync()
+            marks["first" if state.global_step == marks["warm"] else "last"] = time.perf_counter()
             marks["steps"] = state.global_step
         return step_end(self, args, state, control)
 
@@ -90,25 +110,70 @@ def time_steps() -> dict:
     return marks
 
 
+def profiler(path: Path):
+    """A generator: the first ``send`` starts torch.profiler, the second stops it and writes the
+    top operators by device time and by host time to ``path``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch_cuda() else [])
+    with profile(activities=activities) as prof:
+        yield
+    table = prof.key_averages()
+    path.write_text(table.table(sort_by="cuda_time_total" if torch_cuda() else "cpu_time_total", row_limit=45)
+                    + "\n\n" + table.table(sort_by="self_cpu_time_total", row_limit=25))
+    yield
+
+
+def torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def split_runtime(marks: dict, tokens: float) -> dict:
-    """The first step's seconds against the rest's, and tokens/s over the rest."""
-    if "last" not in marks or marks["steps"] < 2:
+    """The warm-up steps' seconds (the first, or the first four when profiled) against the rest's,
+    and tokens/s over the rest."""
+    warm = marks["warm"]
+    if "last" not in marks or "first" not in marks or marks["steps"] <= warm:
         return {}
     rest, steps = marks["last"] - marks["first"], marks["steps"]
-    return {"steps": steps, "first_step_s": marks["first"] - marks["begin"], "rest_s": rest,
-            "steady_tokens_per_s": tokens * (steps - 1) / steps / rest}
+    return {"steps": steps, "warm_steps": warm, "first_step_s": marks["first"] - marks["begin"], "rest_s": rest,
+            "steady_tokens_per_s": tokens * (steps - warm) / steps / rest}
+
+
+def label_only_head_on_gpu() -> None:
+    """``ft-packed-head``: the sft stage installs plain_head (not the CPU attention) on any device,
+    with chunks sized for a GPU (512 MB of fp32 logits rather than 32 MB)."""
+    from ft_train.stages import label_logprobs, sft
+
+    sft.on_cpu = lambda args: True
+    sft.packed_attention.install = lambda model: None
+    label_logprobs.CHUNK_ELEMENTS = 1 << 27
 
 
 def main() -> None:
     import torch
 
     tool, model, chats, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
-    packing = tool.endswith("-packed")
-    marks = time_steps()
-    if tool.startswith("ft"):
+    name, _, flag = tool.partition("+")
+    packing = "-packed" in name
+    marks = time_steps(out.parent / f"profile_{name}.txt" if flag == "prof" else None)
+    if name == "ft-packed-head":
+        label_only_head_on_gpu()
+    if name == "ft-packed-lora16":
+        from ft_train import model_setup
+
+        model_setup._on_cpu = lambda args: True  # the condition under which ft installs lora_compute
+    liger = name.endswith("-liger")
+    if liger:
+        import os
+
+        sys.path.insert(0, os.environ.get("LIGER_SITE", "/tmp/liger"))
+    if name.startswith("ft"):
         records = run_ft(model, chats, out, packing)
     else:
-        records = run_trl(model, chats, out, packing, checkpointing=tool == "trl-defaults")
+        records = run_trl(model, chats, out, packing, checkpointing=name == "trl-defaults",
+                          liger=liger)
     runtime = next(r["train_runtime"] for r in records if "train_runtime" in r)
     tokens = max(r.get("num_tokens", 0) for r in records)
     losses = [r["loss"] for r in records if "loss" in r] or [r["train_loss"] for r in records if "train_loss" in r]
