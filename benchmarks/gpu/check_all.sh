@@ -38,7 +38,7 @@ if [[ ,$what, == *,stream,* || $what == all ]]; then
     | tee "$OUT/stream.log" || status=1
 fi
 if [[ ,$what, == *,sft,* || $what == all ]]; then
-  timeout 420 python3 benchmarks/gpu/sft_gpu.py --tokenizer .gpu/tokenizer --out "$OUT" --rounds "${SFT_ROUNDS:-1}" \
+  timeout 540 python3 benchmarks/gpu/sft_gpu.py --tokenizer .gpu/tokenizer --out "$OUT" --rounds "${SFT_ROUNDS:-1}" \
     --tools "${SFT_TOOLS:-ft-packed,trl-packed,ft-unpacked,trl-defaults}" 2>&1 | grep -v 'it/s\]' | tail -40 \
     | tee "$OUT/sft.log" || status=1
 fi

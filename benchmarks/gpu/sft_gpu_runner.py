@@ -10,7 +10,8 @@ with the CPU's input-dtype LoRA branch (``lora_compute``) on the GPU too; a ``-l
 name puts liger-kernel (installed under $LIGER_SITE, default /tmp/liger) on the path, which ft
 then uses by default and TRL is told to use (``use_liger_kernel``). A ``+prof`` suffix also profiles
 steps 3 and 4 with torch.profiler into ``profile_TOOL.txt`` beside OUT_DIR (and then the
-steady rate counts from step 5). bf16, LoRA r16 all-linear, batch 8, cutoff 1024, lr 1e-4, one
+steady rate counts from step 5); ``+first`` profiles the first step instead (what its warm-up
+is made of) into ``profile_TOOL-first.txt``. bf16, LoRA r16 all-linear, batch 8, cutoff 1024, lr 1e-4, one
 epoch. Reported: tokens trained (each trainer's own non-padding count), train_runtime, tokens/s,
 peak GPU memory (torch.cuda.max_memory_allocated) and mean loss; and the training time split,
 from the Trainer's callback hooks, into the first step (CUDA and kernel warm-up land there) and
@@ -76,30 +77,36 @@ def run_trl(model: Path, chats: Path, out: Path, packing: bool, checkpointing: b
     return records
 
 
-def time_steps(profile: Path | None = None) -> dict:
+PROFILED = {"prof": (2, 4), "first": (0, 1)}  # steps after which profiling starts and stops (0: at the start)
+
+
+def time_steps(profile: Path | None = None, window: tuple[int, int] = (2, 4)) -> dict:
     """Note, after a device sync, when training begins, when its first step ends and when its last
     step ends (the Trainer's callback hooks, so saving and plotting after the loop stay out); the
-    returned dict fills in as it trains. With ``profile``, steps 3 and 4 run under torch.profiler,
-    its tables go to that file, and "first" is the end of step 4."""
+    returned dict fills in as it trains. With ``profile``, the steps after ``window[0]`` up to
+    ``window[1]`` run under torch.profiler, its tables go to that file, and "first" is the end of
+    step ``window[1]``."""
     import time
 
     import torch
     from transformers.trainer_callback import CallbackHandler
 
-    marks: dict = {"warm": 4 if profile else 1}
+    marks: dict = {"warm": window[1] if profile else 1}
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     begin, step_end = CallbackHandler.on_train_begin, CallbackHandler.on_step_end
     prof = profiler(profile) if profile else None
 
     def on_train_begin(self, args, state, control):
         sync()
+        if prof and window[0] == 0 and state.max_steps >= window[1]:
+            prof.send(None)
         marks["begin"] = time.perf_counter()
         return begin(self, args, state, control)
 
     def on_step_end(self, args, state, control):
-        if prof and state.global_step in (2, 4):
+        if prof and state.global_step in window and state.max_steps >= window[1]:  # a short run: no profile
             sync()
-            prof.send(None)  # starts after step 2, writes its tables after step 4
+            prof.send(None)  # starts after step window[0], writes its tables after step window[1]
         if state.global_step in (marks["warm"], state.max_steps):
             sync()
             marks["first" if state.global_step == marks["warm"] else "last"] = time.perf_counter()
@@ -131,7 +138,7 @@ def torch_cuda() -> bool:
 
 
 def split_runtime(marks: dict, tokens: float) -> dict:
-    """The warm-up steps' seconds (the first, or the first four when profiled) against the rest's,
+    """The warm-up steps' seconds (the first, or up to the profiled window's end) against the rest's,
     and tokens/s over the rest."""
     warm = marks["warm"]
     if "last" not in marks or "first" not in marks or marks["steps"] <= warm:
@@ -158,7 +165,9 @@ def main() -> None:
     tool, model, chats, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
     name, _, flag = tool.partition("+")
     packing = "-packed" in name
-    marks = time_steps(out.parent / f"profile_{name}.txt" if flag == "prof" else None)
+    suffix = "-first" if flag == "first" else ""
+    marks = time_steps(out.parent / f"profile_{name}{suffix}.txt" if flag in PROFILED else None,
+                       PROFILED.get(flag, (2, 4)))
     if name == "ft-packed-head":
         label_only_head_on_gpu()
     if name == "ft-packed-lora16":
