@@ -110,9 +110,10 @@ def main() -> None:
                                                           indent=1))
 
     if args.warmup:
-        # The first process on a fresh machine ran ~2 s slower in its first step and up to 1.5x
-        # slower after it (H100, 2026-11-27): loading the CUDA libraries' kernels from a cold disk
-        # cache, whichever tool ran first. A throwaway run takes that cost for everyone.
+        # Whichever process ran first on a fresh H100 was slow (2026-11-27, two calls): first steps
+        # of 5.2 and 8.4 s against 3.1 s later, and ft packed 24.6k tokens/s after its first step
+        # when first against 36.1k when third. Likely the CUDA libraries' kernels loading from a
+        # cold disk (not measured). A throwaway run takes that cost for everyone.
         run_tool("trl-packed", work, chats, max_steps=2)
     tools = args.tools.split(",")
     for round_ in range(args.rounds):

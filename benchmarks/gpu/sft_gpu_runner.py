@@ -120,21 +120,16 @@ def time_steps(profile: Path | None = None, window: tuple[int, int] = (2, 4)) ->
 def profiler(path: Path):
     """A generator: the first ``send`` starts torch.profiler, the second stops it and writes the
     top operators by device time and by host time to ``path``."""
+    import torch
     from torch.profiler import ProfilerActivity, profile
 
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch_cuda() else [])
-    with profile(activities=activities) as prof:
+    cuda = torch.cuda.is_available()
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
         yield
     table = prof.key_averages()
-    path.write_text(table.table(sort_by="cuda_time_total" if torch_cuda() else "cpu_time_total", row_limit=45)
+    path.write_text(table.table(sort_by="cuda_time_total" if cuda else "cpu_time_total", row_limit=45)
                     + "\n\n" + table.table(sort_by="self_cpu_time_total", row_limit=25))
     yield
-
-
-def torch_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def split_runtime(marks: dict, tokens: float) -> dict:
