@@ -78,6 +78,8 @@ class TrainSection(BaseModel):
     stage: str = "sft"  # checked against ft_train.stages.STAGES
     output_dir: str
     resume: bool = True
+    # fused CPU kernels (ft_train.kernels, numba): None uses them where numba is installed
+    cpu_kernels: bool | None = None
 
     @property
     def trainer_args(self) -> dict[str, Any]:

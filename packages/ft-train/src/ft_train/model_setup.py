@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ft_core import atomic_dir
+from ft_core import FtError, atomic_dir
 from ft_models import (
     AdapterSpec,
     Quantization,
@@ -57,6 +57,17 @@ def _on_cpu(args) -> bool:
     return bool(getattr(args, "use_cpu", False)) or not torch.cuda.is_available()
 
 
+def _install_cpu_kernels(model, required: bool) -> None:
+    from ft_train import kernels
+
+    if not kernels.available():
+        if required:
+            raise FtError("train.cpu_kernels: true needs numba: pip install 'ft-train[cpu-kernels]'"
+                          " (or leave the key out to use the kernels only where numba is installed)")
+        return
+    kernels.install(model)
+
+
 def trainable_model(config: RunConfig, args, head: str = "causal"):
     """(model, adapter spec): the base with its adapter, seeded so a resume rebuilds the same start
     (PiSSA's randomized SVD too). Give the spec to ``use_adapter_optimizer`` once the trainer exists."""
@@ -77,6 +88,8 @@ def trainable_model(config: RunConfig, args, head: str = "causal"):
         from ft_train.stages import lora_compute
 
         lora_compute.install(model)  # a bf16 base's LoRA branch in bf16 (fp32 weights kept): no-op on fp32
+        if config.train.cpu_kernels is not False:
+            _install_cpu_kernels(model, required=bool(config.train.cpu_kernels))
     trainable, total = trainable_parameters(model)
     log.info("training %s of %s parameters (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     return model, spec

@@ -1,0 +1,41 @@
+"""Fused CPU kernels for the elementwise work of a training step (optional: numba).
+
+On a CPU a LoRA step spends most of its time outside the GEMMs in chains of elementwise passes
+that eager PyTorch runs one by one, each over the whole activation: an RMSNorm's forward and
+backward is about a dozen of them. The kernels here do such a chain in one pass per row, compiled
+by numba (``pip install ft-train[cpu-kernels]``) and cached under ``FT_HOME``, so a machine
+compiles them once. Where numba is not installed, or a module is not one a kernel reproduces,
+the model's own code runs unchanged.
+
+Example:
+    >>> import torch
+    >>> from transformers.models.llama.modeling_llama import LlamaRMSNorm
+    >>> model = torch.nn.Sequential(LlamaRMSNorm(8).to(torch.bfloat16).requires_grad_(False))
+    >>> installed = install(model)  # {"rms_norm": 1} where numba is installed, else {}
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+log = logging.getLogger("ft_train")
+
+
+def available() -> bool:
+    """Whether numba can be imported (the ``cpu-kernels`` extra)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def install(model) -> dict[str, int]:
+    """Route ``model``'s modules that a kernel reproduces through it; returns ``{kernel: modules}``
+    (empty where numba is missing). Only CPU bf16 activations take the kernels; anything else
+    runs the module's own forward at call time."""
+    if not available():
+        return {}
+    from ft_train.kernels import rms_norm
+
+    counts = {name: n for name, n in (("rms_norm", rms_norm.install(model)),) if n}
+    if counts:
+        log.info("fused CPU kernels (numba): %s", ", ".join(f"{n} {name}" for name, n in counts.items()))
+    return counts

@@ -1,0 +1,45 @@
+"""numba set up for ft's kernels: compiled code cached under ``FT_HOME`` (a machine compiles each
+kernel once, a few seconds), threads as many as torch's, and the bf16 bit helpers the kernels share.
+
+bf16 has no numba type: tensors arrive as ``uint16`` views. A value widens to fp32 by shifting its
+bits into the high half of a ``uint32`` buffer viewed as ``float32``; it narrows by rounding the
+fp32 bits to the nearest even bf16, as torch's ``.to(torch.bfloat16)`` does.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ft_core import ft_home
+
+if "NUMBA_CACHE_DIR" not in os.environ:  # read by numba at import; ours unless the user chose
+    os.environ["NUMBA_CACHE_DIR"] = str(ft_home() / "cache" / "numba")
+
+import numba  # noqa: E402
+
+njit = numba.njit
+prange = numba.prange
+
+_HIGH = np.uint32(0xFFFF0000)
+_SHIFT = np.uint32(16)
+
+
+@njit(inline="always", cache=True)
+def round_bits(bits):
+    """fp32 bits rounded to the nearest even bf16 (low half zero); NaN stays NaN."""
+    if (bits & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
+        return np.uint32(0x7FC00000)
+    return (bits + np.uint32(0x7FFF) + ((bits >> _SHIFT) & np.uint32(1))) & _HIGH
+
+
+def as_u16(tensor: torch.Tensor) -> np.ndarray:
+    """A contiguous bf16 tensor's storage as a ``uint16`` numpy array (no copy)."""
+    return tensor.view(torch.int16).numpy().view(np.uint16)
+
+
+def use_torch_threads() -> None:
+    """As many numba threads as torch uses (at most numba's pool)."""
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))

@@ -1,0 +1,126 @@
+"""The fused CPU kernels (numba): the module's own output up to one bf16 step, gradients as precise
+as autograd's, the module's own forward wherever a kernel does not apply, and a clear error where
+the YAML asks for kernels numba cannot give."""
+
+import copy
+
+import pytest
+import torch
+from transformers.models.llama.modeling_llama import LlamaRMSNorm
+
+from ft_train import kernels
+
+pytest.importorskip("numba", reason="the cpu-kernels extra (numba) is part of the dev install")
+from ft_train.kernels import rms_norm  # noqa: E402
+
+
+def norm_and_input(seed=0, frozen=True, width=96):
+    torch.manual_seed(seed)
+    norm = LlamaRMSNorm(width, eps=1e-5)
+    norm.weight.data.normal_(1.0, 0.3)
+    norm = norm.to(torch.bfloat16).requires_grad_(not frozen)
+    return norm, (torch.randn(3, 17, width) * 3 + 0.5).to(torch.bfloat16)
+
+
+def out_and_grad(norm, x, grad_out):
+    x = x.detach().clone().requires_grad_()
+    out = norm(x)
+    out.backward(grad_out.to(out.dtype))
+    return out.detach(), x.grad
+
+
+def relative(a, b):
+    return ((a.double() - b).norm() / b.norm()).item()
+
+
+def one_bf16_step(a, b):
+    """Whether every element of ``a`` is ``b`` or its bf16 neighbour."""
+    step = torch.finfo(torch.bfloat16).eps * b.float().abs().clamp_min(torch.finfo(torch.bfloat16).tiny)
+    return bool(((a.float() - b.float()).abs() <= step).all())
+
+
+@pytest.mark.parametrize("width", [96, 576])
+def test_rms_norm_is_the_modules_own_and_its_gradient_as_precise_as_autograds(width):
+    norm, x = norm_and_input(width=width)
+    grad_out = torch.randn(x.shape).to(torch.bfloat16)
+    plain_out, plain_grad = out_and_grad(norm, x, grad_out)
+    reference = copy.deepcopy(norm).double()
+    ref_out, ref_grad = out_and_grad(reference, x.double(), grad_out.double())
+    assert rms_norm.install(torch.nn.Sequential(norm)) == 1
+    ours_out, ours_grad = out_and_grad(norm, x, grad_out)
+    assert one_bf16_step(ours_out, plain_out)
+    assert (ours_out == plain_out).float().mean() > 0.99  # only the sum's order differs
+    assert relative(ours_out, ref_out) <= 1.05 * relative(plain_out, ref_out)
+    ours, autograd = relative(ours_grad, ref_grad), relative(plain_grad, ref_grad)
+    assert ours <= 1.05 * autograd and ours < 1e-2, (ours, autograd)
+
+
+def test_rms_norm_rows_of_any_layout_and_without_grad():
+    norm, x = norm_and_input()
+    want = norm(x)
+    rms_norm.install(torch.nn.Sequential(norm))
+    strided = x.transpose(0, 1).contiguous().transpose(0, 1)  # same values, another layout
+    with torch.no_grad():
+        assert one_bf16_step(norm(strided), want)
+    x[0, 0] = float("nan")
+    assert norm(x)[0, 0].isnan().all() and not norm(x)[1:].isnan().any()
+
+
+def test_what_a_kernel_does_not_reproduce_runs_the_modules_own_forward():
+    trainable, x = norm_and_input(frozen=False)
+    rms_norm.install(torch.nn.Sequential(trainable))
+    out_and_grad(trainable, x, torch.ones(x.shape))
+    assert trainable.weight.grad is not None and trainable.weight.grad.abs().sum() > 0
+    fp32 = LlamaRMSNorm(8).requires_grad_(False)
+    x32 = torch.randn(2, 8)
+    want = fp32(x32)
+    rms_norm.install(torch.nn.Sequential(fp32))
+    assert torch.equal(fp32(x32), want)  # fp32 activations: the module's own code, bit for bit
+
+
+def test_only_llamas_norm_code_is_taken():
+    from transformers.models.gemma.modeling_gemma import GemmaRMSNorm
+    from transformers.models.qwen2.modeling_qwen2 import Qwen2RMSNorm
+
+    assert rms_norm.runs_llama_rms_norm(Qwen2RMSNorm(8))
+    assert not rms_norm.runs_llama_rms_norm(GemmaRMSNorm(8))  # 1 + weight, in fp32
+    assert not rms_norm.runs_llama_rms_norm(torch.nn.RMSNorm(8))
+
+
+def test_a_bf16_lora_llama_trains_as_before():
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    config = AutoConfig.for_model("llama", vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                  num_attention_heads=4, num_key_value_heads=2)
+    model = get_peft_model(AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16),
+                           LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    ids = torch.randint(0, 128, (2, 12), generator=torch.Generator().manual_seed(1))
+
+    def loss_and_grads():
+        model.zero_grad()
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        return loss.detach().float(), [p.grad.float().clone() for p in model.parameters() if p.requires_grad]
+
+    want_loss, want_grads = loss_and_grads()
+    assert kernels.install(model) == {"rms_norm": 5}  # two per layer and the final norm
+    loss, grads = loss_and_grads()
+    assert abs(loss - want_loss) < 1e-2
+    for got, want in zip(grads, want_grads, strict=True):
+        assert relative(got, want.double()) < 0.05
+
+
+def test_without_numba_nothing_is_installed_and_asking_for_kernels_says_what_to_install(monkeypatch):
+    from ft_core import FtError
+
+    from ft_train import model_setup
+
+    norm, _ = norm_and_input()
+    monkeypatch.setattr(kernels, "available", lambda: False)
+    assert kernels.install(torch.nn.Sequential(norm)) == {}
+    model_setup._install_cpu_kernels(torch.nn.Sequential(norm), required=False)
+    assert not hasattr(norm, "_ft_own_forward")
+    with pytest.raises(FtError, match=r"pip install 'ft-train\[cpu-kernels\]'"):
+        model_setup._install_cpu_kernels(torch.nn.Sequential(norm), required=True)
