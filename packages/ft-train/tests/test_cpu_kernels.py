@@ -105,7 +105,7 @@ def test_a_bf16_lora_llama_trains_as_before():
         return loss.detach().float(), [p.grad.float().clone() for p in model.parameters() if p.requires_grad]
 
     want_loss, want_grads = loss_and_grads()
-    assert kernels.install(model) == {"rms_norm": 5}  # two per layer and the final norm
+    assert kernels.install(model) == {"rms_norm": 5, "label_softmax": 1}  # two norms a layer and the final one
     loss, grads = loss_and_grads()
     assert abs(loss - want_loss) < 1e-2
     for got, want in zip(grads, want_grads, strict=True):
@@ -124,3 +124,52 @@ def test_without_numba_nothing_is_installed_and_asking_for_kernels_says_what_to_
     assert not hasattr(norm, "_ft_own_forward")
     with pytest.raises(FtError, match=r"pip install 'ft-train\[cpu-kernels\]'"):
         model_setup._install_cpu_kernels(torch.nn.Sequential(norm), required=True)
+
+
+@pytest.mark.parametrize("vocab", [97, 1537])  # one block, and several blocks with a short last one
+def test_label_softmax_gives_the_fields_and_gradient_factor_of_torchs_softmax(vocab):
+    from ft_train.kernels import label_softmax
+
+    g = torch.Generator().manual_seed(0)
+    logits = (torch.randn(40, vocab, generator=g) * 4).to(torch.bfloat16)
+    targets = torch.randint(0, vocab, (40,), generator=g)
+    targets[:3] = logits[:3].float().argmax(-1)  # some labels are the top token
+    targets[3:6] = torch.tensor([0, vocab - 1, min(512, vocab - 1)])  # the first, last and a block's first
+    x = logits.float()
+    logp = torch.log_softmax(x, -1)
+    probs = logp.exp()
+    want = {"log_probs": logp.gather(1, targets[:, None]).squeeze(1), "entropy": -(probs * logp).sum(-1),
+            "mean_logits": x.mean(-1), "log_sum_sq_probs": (probs * probs).sum(-1).log()}
+    factor = probs.clone()
+    factor[torch.arange(40), targets] -= 1
+    got = label_softmax.softmax_rows(logits, targets)
+    for name, value in want.items():
+        torch.testing.assert_close(got[name], value, atol=5e-5, rtol=1e-5)
+    assert got["is_top1"].tolist() == (x.argmax(-1) == targets).tolist() and got["is_top1"][:3].all()
+    rounded = factor.to(torch.bfloat16)  # the logits now hold softmax - onehot, rounded to bf16
+    assert one_bf16_step(logits, rounded) and (logits == rounded).float().mean() > 0.99
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        label_softmax.softmax_rows(logits, torch.full((40,), vocab))
+
+
+def test_the_fused_head_gives_label_logprobs_own_values_and_gradients(monkeypatch):
+    from ft_train.stages import label_logprobs as module
+
+    monkeypatch.setattr(module, "CHUNK_ELEMENTS", 8 * 1537)  # 8 rows a chunk: 37 rows make 5 chunks
+    g = torch.Generator().manual_seed(1)
+    hidden = torch.randn(37, 64, generator=g).to(torch.bfloat16)
+    weight = (torch.randn(1537, 64, generator=g) / 4).to(torch.bfloat16)
+    targets = torch.randint(0, 1537, (37,), generator=g)
+    upstream = torch.randn(37, generator=g)
+
+    def run(fused):
+        h = hidden.clone().requires_grad_()
+        fields = module.label_logprobs(h, weight, targets, tuple(module.METRICS), fused=fused)
+        (grad,) = torch.autograd.grad((fields["log_probs"] * upstream).sum(), h)
+        return fields, grad
+
+    (plain, plain_grad), (fused, fused_grad) = run(False), run(True)
+    for name in ("log_probs", "entropy", "mean_logits", "log_sum_sq_probs"):
+        torch.testing.assert_close(fused[name], plain[name], atol=5e-5, rtol=1e-5)
+    assert fused["is_top1"].tolist() == plain["is_top1"].tolist()
+    assert relative(fused_grad.float(), plain_grad.double()) < 5e-3  # bf16 roundings of the same factor

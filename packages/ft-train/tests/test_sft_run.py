@@ -108,13 +108,15 @@ def test_packed_sft_trains_on_packed_rows(tmp_path, tiny_chat_dir, said, monkeyp
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cpu_kernels", [None, False])
-def test_a_bf16_cpu_run_takes_the_fused_norms_unless_told_not_to(tmp_path, tiny_chat_dir, said, monkeypatch, cpu_kernels):
+def test_a_bf16_cpu_run_takes_the_fused_kernels_unless_told_not_to(tmp_path, tiny_chat_dir, said, monkeypatch, cpu_kernels):
     pytest.importorskip("numba", reason="the cpu-kernels extra (numba) is part of the dev install")
-    from ft_train.kernels import rms_norm
+    from ft_train.kernels import label_softmax, rms_norm
 
-    calls = []
+    calls, heads = [], []
     fused = rms_norm._FusedRMSNorm.apply
     monkeypatch.setattr(rms_norm._FusedRMSNorm, "apply", lambda *a: calls.append(a[0].shape) or fused(*a))
+    softmax_rows = label_softmax.softmax_rows
+    monkeypatch.setattr(label_softmax, "softmax_rows", lambda *a: heads.append(a[0].shape) or softmax_rows(*a))
     config = write_config(tmp_path, tiny_chat_dir, max_steps=2, model={"dtype": "bfloat16"})
     if cpu_kernels is not None:
         written = yaml.safe_load(config.read_text())
@@ -123,10 +125,10 @@ def test_a_bf16_cpu_run_takes_the_fused_norms_unless_told_not_to(tmp_path, tiny_
     result = run_training(config)
     losses = [r["loss"] for r in read_metrics(result.metrics_file) if "loss" in r]
     assert losses and all(loss > 0 for loss in losses)
-    if cpu_kernels is None:  # two norms a layer and the final one, in every forward
-        assert "fused CPU kernels (numba): 5 rms_norm" in said() and len(calls) >= 2 * 5
+    if cpu_kernels is None:  # two norms a layer and the final one, in every forward; the head's softmax
+        assert "fused CPU kernels (numba): 5 rms_norm, 1 label_softmax" in said() and len(calls) >= 2 * 5 and heads
     else:
-        assert "fused CPU kernels" not in said() and not calls
+        assert "fused CPU kernels" not in said() and not calls and not heads
 
 
 @pytest.mark.slow

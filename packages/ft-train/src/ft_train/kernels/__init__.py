@@ -20,6 +20,7 @@ import importlib.util
 import logging
 
 log = logging.getLogger("ft_train")
+FUSED_SOFTMAX = "_ft_fused_softmax"  # set on a frozen LM head whose label softmax takes the kernel
 
 
 def available() -> bool:
@@ -35,7 +36,20 @@ def install(model) -> dict[str, int]:
         return {}
     from ft_train.kernels import rms_norm
 
-    counts = {name: n for name, n in (("rms_norm", rms_norm.install(model)),) if n}
+    counts = {name: n for name, n in (("rms_norm", rms_norm.install(model)),
+                                      ("label_softmax", _mark_head(model))) if n}
     if counts:
         log.info("fused CPU kernels (numba): %s", ", ".join(f"{n} {name}" for name, n in counts.items()))
     return counts
+
+
+def _mark_head(model) -> int:
+    """Mark the model's plain linear LM head for ``label_softmax`` (used by
+    ``ft_train.stages.label_logprobs`` where the head is frozen and the activations bf16)."""
+    from ft_train.stages.plain_head import frozen_linear_head
+
+    head = frozen_linear_head(model)
+    if head is None:
+        return 0
+    setattr(head, FUSED_SOFTMAX, True)
+    return 1

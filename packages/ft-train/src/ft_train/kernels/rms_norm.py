@@ -36,8 +36,10 @@ import torch
 
 from ft_train.kernels._numba import as_u16, njit, prange, round_bits, use_torch_threads
 
+_FAST = {"reassoc", "contract"}  # the row's sums may be reordered (vectorized), as torch's are
 
-@njit(parallel=True, cache=True)
+
+@njit(parallel=True, fastmath=_FAST, cache=True)
 def _forward_rows(x, weight, eps, out, rstd):  # pragma: no cover - compiled by numba
     rows, width = x.shape
     w = np.empty(width, np.uint32)
@@ -45,9 +47,10 @@ def _forward_rows(x, weight, eps, out, rstd):  # pragma: no cover - compiled by 
         w[j] = np.uint32(weight[j]) << np.uint32(16)
     wf = w.view(np.float32)
     for i in prange(rows):
+        row, out_row = x[i], out[i]  # rows, not x[i, j]: numba's index checks stop vectorization
         bits = np.empty(width, np.uint32)
         for j in range(width):
-            bits[j] = np.uint32(x[i, j]) << np.uint32(16)
+            bits[j] = np.uint32(row[j]) << np.uint32(16)
         v = bits.view(np.float32)
         total = np.float32(0.0)
         for j in range(width):
@@ -61,10 +64,10 @@ def _forward_rows(x, weight, eps, out, rstd):  # pragma: no cover - compiled by 
         for j in range(width):
             v[j] = v[j] * wf[j]
         for j in range(width):
-            out[i, j] = np.uint16(round_bits(bits[j]) >> np.uint32(16))
+            out_row[j] = np.uint16(round_bits(bits[j]) >> np.uint32(16))
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, fastmath=_FAST, cache=True)
 def _backward_rows(x, weight, rstd, grad_out, grad_in):  # pragma: no cover - compiled by numba
     rows, width = x.shape
     w = np.empty(width, np.uint32)
@@ -72,11 +75,12 @@ def _backward_rows(x, weight, rstd, grad_out, grad_in):  # pragma: no cover - co
         w[j] = np.uint32(weight[j]) << np.uint32(16)
     wf = w.view(np.float32)
     for i in prange(rows):
+        row, grad_row, in_row = x[i], grad_out[i], grad_in[i]
         xb = np.empty(width, np.uint32)
         gb = np.empty(width, np.uint32)
         for j in range(width):
-            xb[j] = np.uint32(x[i, j]) << np.uint32(16)
-            gb[j] = np.uint32(grad_out[i, j]) << np.uint32(16)
+            xb[j] = np.uint32(row[j]) << np.uint32(16)
+            gb[j] = np.uint32(grad_row[j]) << np.uint32(16)
         xv, gv = xb.view(np.float32), gb.view(np.float32)
         for j in range(width):
             gv[j] = gv[j] * wf[j]
@@ -90,7 +94,7 @@ def _backward_rows(x, weight, rstd, grad_out, grad_in):  # pragma: no cover - co
         for j in range(width):
             xv[j] = gv[j] * r - xv[j] * coef
         for j in range(width):
-            grad_in[i, j] = np.uint16(round_bits(xb[j]) >> np.uint32(16))
+            in_row[j] = np.uint16(round_bits(xb[j]) >> np.uint32(16))
 
 
 class _FusedRMSNorm(torch.autograd.Function):

@@ -33,6 +33,19 @@ def _chunk_rows(vocab: int) -> int:
     return max(8, CHUNK_ELEMENTS // max(vocab, 1))
 
 
+def _chunk_fields_fused(hidden, weight, targets, wanted, fields, grad_rows, rows: slice) -> None:
+    """``_chunk_fields`` through ``ft_train.kernels.label_softmax``: one kernel reads the bf16
+    logits and leaves ``softmax - onehot`` in their place."""
+    from ft_train.kernels.label_softmax import softmax_rows
+
+    logits = torch.nn.functional.linear(hidden[rows], weight)
+    chunk = softmax_rows(logits, targets[rows])
+    for name in ("log_probs", *wanted):
+        fields[name][rows] = chunk[name]
+    if grad_rows is not None:  # d log p(label) / d hidden = (onehot - softmax) @ W
+        grad_rows[rows] = torch.mm(logits, weight).neg_()
+
+
 def _chunk_fields(hidden, weight, targets, wanted, fields, grad_rows, rows: slice) -> None:
     """Fill ``fields[...][rows]`` (and ``grad_rows[rows]``) for one chunk of labelled positions.
     The softmax is spelled out (max, exp, sum) so each pass serves several fields: the label is
@@ -60,16 +73,18 @@ def _chunk_fields(hidden, weight, targets, wanted, fields, grad_rows, rows: slic
 
 class _LabelLogProbs(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, targets, wanted):
+    def forward(ctx, hidden, weight, targets, wanted, fused):
         n = hidden.size(0)
         fields = {"log_probs": hidden.new_empty(n, dtype=torch.float32)}
         for name in wanted:
             fields[name] = hidden.new_empty(n, dtype=torch.bool if name == "is_top1" else torch.float32)
         grad_rows = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
         step = _chunk_rows(weight.size(0))
+        fused = fused and hidden.device.type == "cpu" and hidden.dtype == weight.dtype == torch.bfloat16
+        chunk_fields = _chunk_fields_fused if fused else _chunk_fields
         with torch.no_grad():
             for start in range(0, n, step):
-                _chunk_fields(hidden, weight, targets, wanted, fields, grad_rows, slice(start, start + step))
+                chunk_fields(hidden, weight, targets, wanted, fields, grad_rows, slice(start, start + step))
         ctx.save_for_backward(grad_rows)
         metrics = [fields[name] for name in wanted]
         ctx.mark_non_differentiable(*metrics)
@@ -81,16 +96,17 @@ class _LabelLogProbs(torch.autograd.Function):
         grad_hidden = None
         if grad_rows is not None and grad_log_probs is not None:
             grad_hidden = grad_rows * grad_log_probs.unsqueeze(1).to(grad_rows.dtype)
-        return grad_hidden, None, None, None
+        return grad_hidden, None, None, None, None
 
 
 def label_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                   wanted: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+                   wanted: tuple[str, ...] = (), fused: bool = False) -> dict[str, torch.Tensor]:
     """``{"log_probs": [n], <each of wanted>: [n]}`` for ``hidden`` ``[n, d]`` (the labelled
     positions only) through the head ``weight`` ``[vocab, d]`` (which must not require grad);
-    only ``log_probs`` carries a gradient, to ``hidden``."""
+    only ``log_probs`` carries a gradient, to ``hidden``. ``fused``: bf16 on the CPU takes the
+    softmax kernel of ``ft_train.kernels`` (numba must be installed)."""
     if weight.requires_grad:
         raise ValueError("label_logprobs computes no gradient for the head's weight; use the plain route")
     wanted = tuple(name for name in METRICS if name in wanted)
-    values = _LabelLogProbs.apply(hidden, weight.detach(), targets, wanted)
+    values = _LabelLogProbs.apply(hidden, weight.detach(), targets, wanted, fused)
     return dict(zip(("log_probs", *wanted), values, strict=True))

@@ -21,6 +21,7 @@ import sys
 
 import torch
 
+from ft_train.kernels import FUSED_SOFTMAX
 from ft_train.stages.label_logprobs import METRICS as ALL_FIELDS
 from ft_train.stages.label_logprobs import label_logprobs
 
@@ -91,7 +92,7 @@ def fused_fields(values: torch.Tensor, labels: torch.Tensor, num_items_in_batch=
     mask = target != -100
     rows, wanted = label_rows(values, mask, kept), target[mask]
     if head is not None:
-        fields = label_logprobs(rows, head.weight, wanted, wanted_fields)
+        fields = label_logprobs(rows, head.weight, wanted, wanted_fields, fused=getattr(head, FUSED_SOFTMAX, False))
     else:
         fields = _plain_fields(rows, wanted, wanted_fields)
 
