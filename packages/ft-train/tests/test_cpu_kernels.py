@@ -114,7 +114,6 @@ def test_a_bf16_lora_llama_trains_as_before():
 
 def test_without_numba_nothing_is_installed_and_asking_for_kernels_says_what_to_install(monkeypatch):
     from ft_core import FtError
-
     from ft_train import model_setup
 
     norm, _ = norm_and_input()

@@ -23,6 +23,7 @@ import numba  # noqa: E402
 njit = numba.njit
 prange = numba.prange
 
+FAST = {"reassoc", "contract"}  # sums may be reordered (vectorized), as torch's are: no other liberty
 _HIGH = np.uint32(0xFFFF0000)
 _SHIFT = np.uint32(16)
 
@@ -33,6 +34,27 @@ def round_bits(bits):
     if (bits & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
         return np.uint32(0x7FC00000)
     return (bits + np.uint32(0x7FFF) + ((bits >> _SHIFT) & np.uint32(1))) & _HIGH
+
+
+@njit(inline="always", fastmath=FAST, cache=True)
+def exp_block(shifted, bits, powers, count):  # pragma: no cover - compiled by numba
+    """``exp(shifted[:count])`` (all <= 0) into ``bits`` viewed as float32."""
+    out = bits.view(np.float32)
+    for j in range(count):
+        s = max(shifted[j], np.float32(-87.0))  # exp(-87) ~ 1.6e-38: nothing below adds to a sum
+        n = np.floor(s * np.float32(1.4426950408889634) + np.float32(0.5))
+        r = s - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
+        p = np.float32(1.9875691500e-4)
+        p = p * r + np.float32(1.3981999507e-3)
+        p = p * r + np.float32(8.3334519073e-3)
+        p = p * r + np.float32(4.1665795894e-2)
+        p = p * r + np.float32(1.6666665459e-1)
+        p = p * r + np.float32(5.0000001201e-1)
+        out[j] = p * r * r + r + np.float32(1.0)
+        powers[j] = np.int32(n) << np.int32(23)
+    as_int = bits.view(np.int32)
+    for j in range(count):
+        as_int[j] += powers[j]  # times 2^n, in the exponent bits
 
 
 def as_u16(tensor: torch.Tensor) -> np.ndarray:

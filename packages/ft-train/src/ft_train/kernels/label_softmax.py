@@ -26,32 +26,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ft_train.kernels._numba import as_u16, njit, prange, round_bits, use_torch_threads
+from ft_train.kernels._numba import FAST as _FAST
+from ft_train.kernels._numba import as_u16, exp_block, njit, prange, round_bits, use_torch_threads
 
 FIELDS = ("log_probs", "entropy", "is_top1", "mean_logits", "log_sum_sq_probs")
 _BLOCK = 512  # a row is worked through in blocks that stay in the L1 cache
-_FAST = {"reassoc", "contract"}  # sums may be reordered (vectorized): no other liberty with fp32
-
-
-@njit(inline="always", fastmath=_FAST, cache=True)
-def _exp_block(shifted, bits, powers, count):  # pragma: no cover - compiled by numba
-    """``exp(shifted[:count])`` (all <= 0) into ``bits`` viewed as float32."""
-    out = bits.view(np.float32)
-    for j in range(count):
-        s = max(shifted[j], np.float32(-87.0))  # exp(-87) ~ 1.6e-38: nothing below adds to a sum
-        n = np.floor(s * np.float32(1.4426950408889634) + np.float32(0.5))
-        r = s - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
-        p = np.float32(1.9875691500e-4)
-        p = p * r + np.float32(1.3981999507e-3)
-        p = p * r + np.float32(8.3334519073e-3)
-        p = p * r + np.float32(4.1665795894e-2)
-        p = p * r + np.float32(1.6666665459e-1)
-        p = p * r + np.float32(5.0000001201e-1)
-        out[j] = p * r * r + r + np.float32(1.0)
-        powers[j] = np.int32(n) << np.int32(23)
-    as_int = bits.view(np.int32)
-    for j in range(count):
-        as_int[j] += powers[j]  # times 2^n, in the exponent bits
 
 
 @njit(inline="always", cache=True)
@@ -84,7 +63,7 @@ def _softmax_rows(logits, targets, log_probs, entropy, is_top1, mean_logits, log
             _widen(row[start:start + count], bits)
             for j in range(count):
                 shifted[j] = values[j] - top
-            _exp_block(shifted, bits, powers, count)
+            exp_block(shifted, bits, powers, count)
             for j in range(count):
                 e = values[j]
                 z += e
@@ -105,7 +84,7 @@ def _softmax_rows(logits, targets, log_probs, entropy, is_top1, mean_logits, log
             _widen(block, bits)
             for j in range(count):
                 shifted[j] = values[j] - top
-            _exp_block(shifted, bits, powers, count)
+            exp_block(shifted, bits, powers, count)
             for j in range(count):
                 values[j] = values[j] * inv_z
             if start <= targets[i] < start + count:

@@ -34,9 +34,8 @@ import types
 import numpy as np
 import torch
 
+from ft_train.kernels._numba import FAST as _FAST
 from ft_train.kernels._numba import as_u16, njit, prange, round_bits, use_torch_threads
-
-_FAST = {"reassoc", "contract"}  # the row's sums may be reordered (vectorized), as torch's are
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
