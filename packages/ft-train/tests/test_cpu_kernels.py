@@ -172,3 +172,18 @@ def test_the_fused_head_gives_label_logprobs_own_values_and_gradients(monkeypatc
         torch.testing.assert_close(fused[name], plain[name], atol=5e-5, rtol=1e-5)
     assert fused["is_top1"].tolist() == plain["is_top1"].tolist()
     assert relative(fused_grad.float(), plain_grad.double()) < 5e-3  # bf16 roundings of the same factor
+
+
+def test_kernels_that_fail_to_build_leave_the_model_alone_or_stop_a_run_that_asked_for_them(monkeypatch, caplog):
+    from ft_core import FtError
+    from ft_train import model_setup
+
+    def broken():
+        raise RuntimeError("no LLVM target for this CPU")
+
+    norm, _ = norm_and_input()
+    monkeypatch.setattr(kernels, "warm_up", broken)
+    model_setup._install_cpu_kernels(torch.nn.Sequential(norm), required=False)
+    assert not hasattr(norm, "_ft_own_forward") and "no LLVM target for this CPU" in caplog.text
+    with pytest.raises(FtError, match="numba could not build ft's kernels here: no LLVM target"):
+        model_setup._install_cpu_kernels(torch.nn.Sequential(norm), required=True)

@@ -65,7 +65,12 @@ def _install_cpu_kernels(model, required: bool) -> None:
             raise FtError("train.cpu_kernels: true needs numba: pip install 'ft-train[cpu-kernels]'"
                           " (or leave the key out to use the kernels only where numba is installed)")
         return
-    kernels.install(model)
+    try:
+        kernels.install(model)
+    except Exception as error:  # numba present but unable to compile here: PyTorch's own ops still work
+        if required:
+            raise FtError(f"train.cpu_kernels: true, but numba could not build ft's kernels here: {error}") from error
+        log.warning("fused CPU kernels off: numba could not build them here (%s); running PyTorch's own ops", error)
 
 
 def trainable_model(config: RunConfig, args, head: str = "causal"):

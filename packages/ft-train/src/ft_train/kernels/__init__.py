@@ -36,11 +36,24 @@ def install(model) -> dict[str, int]:
         return {}
     from ft_train.kernels import rms_norm
 
+    warm_up()
     counts = {name: n for name, n in (("rms_norm", rms_norm.install(model)),
                                       ("label_softmax", _mark_head(model))) if n}
     if counts:
         log.info("fused CPU kernels (numba): %s", ", ".join(f"{n} {name}" for name, n in counts.items()))
     return counts
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every kernel on a tiny input, so that a machine where numba
+    cannot compile them fails here, before a model is patched, and not in a training step."""
+    import torch
+
+    from ft_train.kernels import label_softmax, rms_norm
+
+    x = torch.ones(2, 8, dtype=torch.bfloat16, requires_grad=True)
+    rms_norm._FusedRMSNorm.apply(x, torch.ones(8, dtype=torch.bfloat16), 1e-6).sum().backward()
+    label_softmax.softmax_rows(torch.zeros(2, 8, dtype=torch.bfloat16), torch.tensor([0, 7]))
 
 
 def _mark_head(model) -> int:
