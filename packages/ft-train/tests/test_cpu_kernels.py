@@ -187,3 +187,13 @@ def test_kernels_that_fail_to_build_leave_the_model_alone_or_stop_a_run_that_ask
     assert not hasattr(norm, "_ft_own_forward") and "no LLVM target for this CPU" in caplog.text
     with pytest.raises(FtError, match="numba could not build ft's kernels here: no LLVM target"):
         model_setup._install_cpu_kernels(torch.nn.Sequential(norm), required=True)
+
+
+def test_the_kernels_documented_examples_run():
+    import doctest
+
+    from ft_train.kernels import label_softmax
+
+    for module in (kernels, rms_norm, label_softmax):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
