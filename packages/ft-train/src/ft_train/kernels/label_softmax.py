@@ -27,18 +27,10 @@ import numpy as np
 import torch
 
 from ft_train.kernels._numba import FAST as _FAST
-from ft_train.kernels._numba import as_u16, exp_block, njit, prange, round_bits, use_torch_threads
+from ft_train.kernels._numba import as_u16, exp_block, njit, prange, round_bits, use_torch_threads, widen
 
 FIELDS = ("log_probs", "entropy", "is_top1", "mean_logits", "log_sum_sq_probs")
 _BLOCK = 512  # a row is worked through in blocks that stay in the L1 cache
-
-
-@njit(inline="always", cache=True)
-def _widen(block, bits):  # pragma: no cover - compiled by numba
-    # indexing a slice, not ``row[start + j]``: numba's negative-index check on a sum stops LLVM
-    # from vectorizing the loop (8x slower, measured)
-    for j in range(block.size):
-        bits[j] = np.uint32(block[j]) << np.uint32(16)
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
@@ -53,14 +45,14 @@ def _softmax_rows(logits, targets, log_probs, entropy, is_top1, mean_logits, log
         top, total = np.float32(-np.inf), np.float32(0.0)
         for start in range(0, vocab, _BLOCK):
             count = min(_BLOCK, vocab - start)
-            _widen(row[start:start + count], bits)
+            widen(row[start:start + count], bits)
             for j in range(count):
                 top = max(top, values[j])
                 total += values[j]
         z, zs, zz = np.float32(0.0), np.float32(0.0), np.float32(0.0)
         for start in range(0, vocab, _BLOCK):
             count = min(_BLOCK, vocab - start)
-            _widen(row[start:start + count], bits)
+            widen(row[start:start + count], bits)
             for j in range(count):
                 shifted[j] = values[j] - top
             exp_block(shifted, bits, powers, count)
@@ -70,7 +62,7 @@ def _softmax_rows(logits, targets, log_probs, entropy, is_top1, mean_logits, log
                 zs += e * shifted[j]
                 zz += e * e
         log_z = np.log(z)
-        bits[0] = np.uint32(row[targets[i]]) << np.uint32(16)
+        widen(row[targets[i]:targets[i] + 1], bits)
         target_logit = values[0]
         log_probs[i] = (target_logit - top) - log_z
         entropy[i] = log_z - zs / z
@@ -81,7 +73,7 @@ def _softmax_rows(logits, targets, log_probs, entropy, is_top1, mean_logits, log
         for start in range(0, vocab, _BLOCK):
             count = min(_BLOCK, vocab - start)
             block = row[start:start + count]
-            _widen(block, bits)
+            widen(block, bits)
             for j in range(count):
                 shifted[j] = values[j] - top
             exp_block(shifted, bits, powers, count)

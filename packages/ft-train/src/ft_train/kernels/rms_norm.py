@@ -35,21 +35,24 @@ import numpy as np
 import torch
 
 from ft_train.kernels._numba import FAST as _FAST
-from ft_train.kernels._numba import as_u16, njit, prange, round_bits, use_torch_threads
+from ft_train.kernels._numba import as_u16, njit, prange, round_bits, use_torch_threads, widen
+
+
+@njit(inline="always", cache=True)
+def _widened(weight):  # pragma: no cover - compiled by numba
+    bits = np.empty(weight.size, np.uint32)
+    widen(weight, bits)
+    return bits.view(np.float32)
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
 def _forward_rows(x, weight, eps, out, rstd):  # pragma: no cover - compiled by numba
     rows, width = x.shape
-    w = np.empty(width, np.uint32)
-    for j in range(width):
-        w[j] = np.uint32(weight[j]) << np.uint32(16)
-    wf = w.view(np.float32)
+    wf = _widened(weight)
     for i in prange(rows):
-        row, out_row = x[i], out[i]  # rows, not x[i, j]: numba's index checks stop vectorization
+        out_row = out[i]  # rows, not out[i, j]: see ``widen``
         bits = np.empty(width, np.uint32)
-        for j in range(width):
-            bits[j] = np.uint32(row[j]) << np.uint32(16)
+        widen(x[i], bits)
         v = bits.view(np.float32)
         total = np.float32(0.0)
         for j in range(width):
@@ -69,17 +72,13 @@ def _forward_rows(x, weight, eps, out, rstd):  # pragma: no cover - compiled by 
 @njit(parallel=True, fastmath=_FAST, cache=True)
 def _backward_rows(x, weight, rstd, grad_out, grad_in):  # pragma: no cover - compiled by numba
     rows, width = x.shape
-    w = np.empty(width, np.uint32)
-    for j in range(width):
-        w[j] = np.uint32(weight[j]) << np.uint32(16)
-    wf = w.view(np.float32)
+    wf = _widened(weight)
     for i in prange(rows):
-        row, grad_row, in_row = x[i], grad_out[i], grad_in[i]
+        in_row = grad_in[i]
         xb = np.empty(width, np.uint32)
         gb = np.empty(width, np.uint32)
-        for j in range(width):
-            xb[j] = np.uint32(row[j]) << np.uint32(16)
-            gb[j] = np.uint32(grad_row[j]) << np.uint32(16)
+        widen(x[i], xb)
+        widen(grad_out[i], gb)
         xv, gv = xb.view(np.float32), gb.view(np.float32)
         for j in range(width):
             gv[j] = gv[j] * wf[j]
