@@ -85,11 +85,6 @@ def _softmax_rows(logits, targets, log_probs, entropy, is_top1, mean_logits, log
                 block[j] = np.uint16(round_bits(bits[j]) >> np.uint32(16))
 
 
-def usable(logits: torch.Tensor) -> bool:
-    """Whether ``logits`` (a chunk's ``[rows, vocab]``) can take the kernel."""
-    return logits.device.type == "cpu" and logits.dtype == torch.bfloat16 and logits.dim() == 2 and logits.is_contiguous()
-
-
 def softmax_rows(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
     """For bf16 ``logits`` ``[rows, vocab]`` (contiguous, CPU) and ``targets`` ``[rows]``: each row's
     ``log_probs`` of its target, ``entropy``, ``is_top1``, ``mean_logits`` and
