@@ -20,6 +20,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -74,8 +75,9 @@ def main() -> int:
 
     from ft_train.metrics import read_metrics
 
-    work = args.out / "fsdp-work"
-    work.mkdir(parents=True, exist_ok=True)
+    # the models and checkpoints stay out of --out: only 8 files come back from a device run
+    work = Path(tempfile.mkdtemp(prefix="ft-fsdp-check-"))
+    args.out.mkdir(parents=True, exist_ok=True)
     base = build(args.tokenizer, work)
     report: dict = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
     outputs = {}
