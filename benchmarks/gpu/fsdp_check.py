@@ -55,7 +55,10 @@ def run(work: Path, base: Path, name: str) -> tuple[subprocess.CompletedProcess,
     import yaml
 
     train = {"output_dir": str(work / name), "max_steps": 4, "per_device_train_batch_size": 4,
-             "learning_rate": 1e-2, "logging_steps": 1, "save_steps": 2, "seed": 0, **SHARDING[name]}
+             "learning_rate": 1e-2, "logging_steps": 1, "save_steps": 2, "seed": 0, "bf16": False, **SHARDING[name]}
+    # float32 throughout: under ft's GPU default (bf16) the plain run autocasts, FSDP2 casts the
+    # parameters and the loss to bf16 and ZeRO-3 keeps bf16 weights, three different roundings
+    # (2026-11-28 on an H100: losses 10.27, 10.19 and 10.26 at step 4, adapters 14-50% apart)
     config = {"model": {"source": str(base), "dtype": "float32"},
               "data": {"train": [str(work / "train.jsonl")], "cutoff_len": 64},
               "adapter": {"type": "lora", "r": 8, "alpha": 16, **ADAPTER.get(name, {})}, "train": train}
