@@ -26,14 +26,24 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ft_train.kernels._numba import FAST as _FAST
-from ft_train.kernels._numba import as_u16, exp_block, njit, prange, round_bits, use_torch_threads, widen
+from ft_train.kernels._numba import FAST, as_u16, exp_block, njit, prange, round_bits, use_torch_threads, widen
 
 FIELDS = ("log_probs", "entropy", "is_top1", "mean_logits", "log_sum_sq_probs")
 _BLOCK = 512  # a row is worked through in blocks that stay in the L1 cache
 
 
-@njit(parallel=True, fastmath=_FAST, cache=True)
+@njit(inline="always", fastmath=FAST, cache=True)
+def _exp_shifted(block, top, bits, shifted, powers):  # pragma: no cover - compiled by numba
+    """``exp(block - top)`` into ``bits`` (read as fp32), ``block - top`` left in ``shifted``."""
+    count = block.size
+    widen(block, bits)
+    values = bits.view(np.float32)
+    for j in range(count):
+        shifted[j] = values[j] - top
+    exp_block(shifted, bits, powers, count)
+
+
+@njit(parallel=True, fastmath=FAST, cache=True)
 def _softmax_rows(logits, targets, log_probs, entropy, is_top1, mean_logits, log_sum_sq):  # pragma: no cover
     rows, vocab = logits.shape
     for i in prange(rows):
@@ -52,10 +62,7 @@ def _softmax_rows(logits, targets, log_probs, entropy, is_top1, mean_logits, log
         z, zs, zz = np.float32(0.0), np.float32(0.0), np.float32(0.0)
         for start in range(0, vocab, _BLOCK):
             count = min(_BLOCK, vocab - start)
-            widen(row[start:start + count], bits)
-            for j in range(count):
-                shifted[j] = values[j] - top
-            exp_block(shifted, bits, powers, count)
+            _exp_shifted(row[start:start + count], top, bits, shifted, powers)
             for j in range(count):
                 e = values[j]
                 z += e
@@ -73,10 +80,7 @@ def _softmax_rows(logits, targets, log_probs, entropy, is_top1, mean_logits, log
         for start in range(0, vocab, _BLOCK):
             count = min(_BLOCK, vocab - start)
             block = row[start:start + count]
-            widen(block, bits)
-            for j in range(count):
-                shifted[j] = values[j] - top
-            exp_block(shifted, bits, powers, count)
+            _exp_shifted(block, top, bits, shifted, powers)
             for j in range(count):
                 values[j] = values[j] * inv_z
             if start <= targets[i] < start + count:

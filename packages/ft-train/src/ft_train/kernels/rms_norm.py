@@ -34,8 +34,7 @@ import types
 import numpy as np
 import torch
 
-from ft_train.kernels._numba import FAST as _FAST
-from ft_train.kernels._numba import as_u16, njit, prange, round_bits, use_torch_threads, widen
+from ft_train.kernels._numba import FAST, as_u16, njit, prange, round_bits, use_torch_threads, widen
 
 
 @njit(inline="always", cache=True)
@@ -45,7 +44,7 @@ def _widened(weight):  # pragma: no cover - compiled by numba
     return bits.view(np.float32)
 
 
-@njit(parallel=True, fastmath=_FAST, cache=True)
+@njit(parallel=True, fastmath=FAST, cache=True)
 def _forward_rows(x, weight, eps, out, rstd):  # pragma: no cover - compiled by numba
     rows, width = x.shape
     wf = _widened(weight)
@@ -69,7 +68,7 @@ def _forward_rows(x, weight, eps, out, rstd):  # pragma: no cover - compiled by 
             out_row[j] = np.uint16(round_bits(bits[j]) >> np.uint32(16))
 
 
-@njit(parallel=True, fastmath=_FAST, cache=True)
+@njit(parallel=True, fastmath=FAST, cache=True)
 def _backward_rows(x, weight, rstd, grad_out, grad_in):  # pragma: no cover - compiled by numba
     rows, width = x.shape
     wf = _widened(weight)
