@@ -3,7 +3,8 @@
 #   bash benchmarks/gpu/check_all.sh [stream|sft|serve|fsdp|all, or a comma list: serve,sft]
 # stream (issue 11): the gpu-marked tests, ft-stream's correctness across five architectures, the
 #   host link and the 7B streaming benchmark (about 4 minutes on an H100);
-# sft (issue 10): the LoRA SFT benchmark against plain TRL (about 3 minutes; SFT_TOOLS, SFT_ROUNDS);
+# sft (issue 10): the LoRA SFT benchmark against plain TRL, its liger-kernel run included (about 4
+#   minutes; SFT_TOOLS, SFT_ROUNDS);
 # serve (issue 12): the fast test suite on CUDA (the embedded model cannot travel: its tests skip,
 #   the carried tokenizer stands in for SmolLM2's), then ft chat / ft export / ft serve / ChatModel
 #   on the GPU giving the same greedy answer (serve_check.py); about 3.5 minutes on an H100, where
@@ -23,6 +24,10 @@ OUT=${OUT:-out}; mkdir -p "$OUT"; export PYTHONUNBUFFERED=1
 what=${1:-all}
 [[ -d .gpu/tokenizer ]] || tar -C .gpu -xJf .gpu/tokenizer.tar.xz || exit 1
 python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .gpu/wheels/*.whl || exit 1
+# liger-kernel in a folder of its own: only the runs named -liger put it on their path
+if compgen -G ".gpu/liger/*.whl" > /dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/liger .gpu/liger/*.whl || exit 1
+fi
 # datasets needs pyarrow >= 24 (the image had 25.0.1): say so plainly where it is older
 python3 -c 'import pyarrow, sys; sys.exit(int(pyarrow.__version__.split(".")[0]) < 24)' \
   || { echo "pyarrow on this machine is older than 24: carry a pyarrow wheel for datasets"; exit 1; }
@@ -41,7 +46,7 @@ if [[ ,$what, == *,stream,* || $what == all ]]; then
 fi
 if [[ ,$what, == *,sft,* || $what == all ]]; then
   timeout 540 python3 benchmarks/gpu/sft_gpu.py --tokenizer .gpu/tokenizer --out "$OUT" --rounds "${SFT_ROUNDS:-1}" \
-    --tools "${SFT_TOOLS:-ft-packed,trl-packed,ft-unpacked,trl-defaults}" 2>&1 | grep -v 'it/s\]' | tail -40 \
+    ${SFT_TOOLS:+--tools "$SFT_TOOLS"} 2>&1 | grep -v 'it/s\]' | tail -40 \
     | tee "$OUT/sft.log" || status=1
 fi
 if [[ ,$what, == *,serve,* || $what == all ]]; then

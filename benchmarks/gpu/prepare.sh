@@ -46,6 +46,9 @@ $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --imp
 $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_24_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
   -d .gpu/wheels "bitsandbytes==$($PY -c 'from importlib.metadata import version; print(version("bitsandbytes"))')"
+# liger-kernel, in its own folder: TRL's best setting in the SFT benchmark (check_all.sh installs it apart)
+$PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp -d .gpu/liger \
+  liger-kernel==0.8.5
 # DeepSpeed ships only as source; its wheel is pure Python (ops are built just in time where needed)
 $PY -m pip wheel -q --no-deps --no-build-isolation -w .gpu/wheels \
   "deepspeed==$($PY -c 'from importlib.metadata import version; print(version("deepspeed"))')"

@@ -7,8 +7,8 @@ padding-free packing), ``trl-unpacked``, ``trl-defaults`` (SFTTrainer as it come
 checkpointing on, no packing); ``ft-packed-head`` is a diagnostic: ft packed with the CPU's
 label-only LM head (``plain_head``) installed on the GPU too, and ``ft-packed-lora16`` ft packed
 with the CPU's input-dtype LoRA branch (``lora_compute``) on the GPU too; a ``-liger`` suffix on a tool's
-name puts liger-kernel (installed under $LIGER_SITE, default /tmp/liger) on the path, which ft
-then uses by default and TRL is told to use (``use_liger_kernel``). A ``+prof`` suffix also profiles
+name puts liger-kernel (installed under $LIGER_SITE, default /tmp/liger) on the path, and both
+are told to use it (``use_liger_kernel``: ft would not on its own, where the step fits). A ``+prof`` suffix also profiles
 steps 3 and 4 with torch.profiler into ``profile_TOOL.txt`` beside OUT_DIR (and then the
 steady rate counts from step 5); ``+first`` profiles the first step instead (what its warm-up
 is made of) into ``profile_TOOL-first.txt``. bf16, LoRA r16 all-linear, batch 8, cutoff 1024, lr 1e-4, one
@@ -37,7 +37,7 @@ def max_steps() -> dict:
     return {"max_steps": int(os.environ["FT_GPU_MAX_STEPS"])} if os.environ.get("FT_GPU_MAX_STEPS") else {}
 
 
-def run_ft(model: Path, chats: Path, out: Path, packing: bool) -> list[dict]:
+def run_ft(model: Path, chats: Path, out: Path, packing: bool, liger: bool = False) -> list[dict]:
     import yaml
 
     from ft_train import run_training
@@ -48,7 +48,7 @@ def run_ft(model: Path, chats: Path, out: Path, packing: bool) -> list[dict]:
               "adapter": {"type": "lora", "r": RANK, "alpha": 2 * RANK, "dropout": 0.0},
               "train": {"output_dir": str(out), "num_train_epochs": 1, "per_device_train_batch_size": BATCH,
                         "learning_rate": LR, "logging_steps": 5, "save_strategy": "no", "seed": 0,
-                        **max_steps()}}
+                        **({"use_liger_kernel": True} if liger else {}), **max_steps()}}
     path = out.parent / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(config))
     run_training(path, rerun="restart")
@@ -175,7 +175,7 @@ def main() -> None:
 
         sys.path.insert(0, os.environ.get("LIGER_SITE", "/tmp/liger"))
     if name.startswith("ft"):
-        records = run_ft(model, chats, out, packing)
+        records = run_ft(model, chats, out, packing, liger)
     else:
         records = run_trl(model, chats, out, packing, checkpointing=name == "trl-defaults",
                           liger=liger)
