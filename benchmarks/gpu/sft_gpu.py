@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE.parent))  # synthetic_chats
 QWEN2_05B = dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                  num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=4096,
                  tie_word_embeddings=True)
-TOOLS = ("trl-defaults", "trl-unpacked", "trl-packed", "ft-unpacked", "ft-packed")
+TOOLS = ("ft-packed", "trl-packed", "ft-unpacked", "trl-defaults")  # by default; more in sft_gpu_runner.py
 # TRL's best setting uses liger-kernel (66-77% faster than trl-packed on an H100, 2026-11-27): run
 # it wherever check_all.sh installed the carried wheel
 LIGER_SITE = Path(os.environ.get("LIGER_SITE", "/tmp/liger"))
@@ -92,9 +92,8 @@ def main() -> None:
     parser.add_argument("--tokenizer", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--chats", type=int, default=800)
-    default_tools = ("ft-packed", "trl-packed", "ft-unpacked", "trl-defaults") + \
-        (("trl-packed-liger",) if LIGER_SITE.is_dir() else ())
-    parser.add_argument("--tools", default=",".join(default_tools))
+    liger = ("trl-packed-liger",) if LIGER_SITE.is_dir() else ()
+    parser.add_argument("--tools", default=",".join(TOOLS + liger))
     parser.add_argument("--rounds", type=int, default=1, help="each tool this many times, the order reversed "
                         "every other round; the median round is compared")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
