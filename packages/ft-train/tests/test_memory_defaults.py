@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ft_train.defaults import trainer_defaults
-from ft_train.memory import from_config, memory_choice, parameter_count, step_memory
+from ft_train.memory import checkpointing_choice, from_config, parameter_count, step_memory
 
 GB = 1e9
 QWEN2_05B = dict(layers=24, hidden=896, intermediate=4864, vocab=151936, kv_hidden=128)
@@ -26,26 +26,17 @@ def test_parameter_count_is_exact_for_a_llama_config():
 def test_small_lora_runs_fit_an_h100_without_checkpointing():
     est = step_memory(**QWEN2_05B, tokens=8 * 1024, full=False)
     assert est.optimizer == 0 and est.weights == pytest.approx(0.99 * GB, rel=0.01)
-    assert memory_choice(est, 80 * GB, liger=True) == (
-        False, False, "gradient checkpointing and liger-kernel off: a step needs about 23.9 GB, 64 GB usable")
-    assert memory_choice(est, 16 * GB)[:2] == (True, False)  # the same step on a 16 GB card needs it
+    on, reason = checkpointing_choice(est, 80 * GB)
+    assert not on and "gradient checkpointing off: a step needs about 23.9 GB, 64 GB usable" == reason
+    assert checkpointing_choice(est, 16 * GB)[0]  # the same step on a 16 GB card needs it
 
 
 def test_full_fine_tuning_a_7b_model_needs_checkpointing_even_on_80_gb():
     est = step_memory(**LLAMA_7B, tokens=4 * 2048, full=True)
     assert est.optimizer == parameter_count(**LLAMA_7B) * 12
-    assert memory_choice(est, 80 * GB, liger=True)[:2] == (True, True)  # the logits are not what is too big
+    assert checkpointing_choice(est, 80 * GB)[0]
     qlora = step_memory(**LLAMA_7B, tokens=4 * 2048, full=False, weight_bytes=0.5)
-    assert qlora.weights == pytest.approx(3.37 * GB, rel=0.01) and memory_choice(qlora, 80 * GB)[0] is False
-
-
-def test_liger_comes_before_checkpointing_where_dropping_the_logits_is_enough():
-    est = step_memory(**QWEN2_05B, tokens=8 * 1024, full=False)  # 23.9 GB, of which logits 12.4 GB
-    assert est.logits == pytest.approx(12.4 * GB, rel=0.01)
-    on, liger, reason = memory_choice(est, 24 * GB, liger=True)  # 19.2 GB usable
-    assert (on, liger) == (False, True) and "11.5 GB without holding the logits" in reason
-    assert memory_choice(est, 24 * GB, liger=False)[:2] == (True, False)  # not installed: checkpointing
-    assert memory_choice(est, 12 * GB, liger=True)[:2] == (True, True)  # 9.6 GB usable: both
+    assert qlora.weights == pytest.approx(3.37 * GB, rel=0.01) and not checkpointing_choice(qlora, 80 * GB)[0]
 
 
 def test_estimate_reads_a_transformers_config(tiny_chat_dir):
@@ -81,15 +72,11 @@ def liger_installed(monkeypatch):
                         else find_spec(name, *a))
 
 
-def test_on_a_gpu_liger_is_on_only_where_memory_needs_it(on_gpu, liger_installed):
+def test_on_a_gpu_liger_stays_off_where_installed_unless_asked(on_gpu, liger_installed):
     small = lambda: step_memory(**QWEN2_05B, tokens=8 * 1024, full=False)  # noqa: E731
-    args = trainer_defaults({}, small, gpu_bytes=lambda: 80 * GB)
-    assert args["use_liger_kernel"] is False and args["gradient_checkpointing"] is False  # it fits: both cost time
-    args = trainer_defaults({}, small, gpu_bytes=lambda: 24 * GB)
-    assert args["use_liger_kernel"] is True and args["gradient_checkpointing"] is False
+    for gpu in (80 * GB, 16 * GB):  # fits, and needs checkpointing: neither turns liger on
+        assert "use_liger_kernel" not in trainer_defaults({}, small, gpu_bytes=lambda: gpu)  # noqa: B023
     assert trainer_defaults({"use_liger_kernel": True}, small, gpu_bytes=lambda: 80 * GB)["use_liger_kernel"] is True
-    args = trainer_defaults({"use_liger_kernel": False}, small, gpu_bytes=lambda: 24 * GB)
-    assert args["use_liger_kernel"] is False and args["gradient_checkpointing"] is True  # the user's no wins
 
 
 @pytest.fixture

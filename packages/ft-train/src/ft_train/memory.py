@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 HEADROOM = 0.8  # the allocator's fragmentation, CUDA context, the evaluation pass
 
@@ -67,21 +67,9 @@ def from_config(config, *, tokens: int, full: bool, weight_bytes: float = 2) -> 
                        weight_bytes=weight_bytes, tied=bool(getattr(config, "tie_word_embeddings", True)))
 
 
-def memory_choice(estimate: StepMemory, gpu_bytes: float, liger: bool = False) -> tuple[bool, bool, str]:
-    """(turn gradient checkpointing on?, turn liger-kernel on?, the reason, for the log).
-
-    Both save memory and both cost time, so neither is on where the step fits. On an H100, ft's packed
-    LoRA step ran 25-30% slower after its first step with liger-kernel (benchmarks/README.md), and
-    checkpointing recomputes every layer's forward. Where the step does not fit and ``liger`` (it is
-    installed) says it may, liger's fused loss comes first: it never holds the logits, the part of
-    the estimate it removes. Checkpointing follows where that is not enough."""
+def checkpointing_choice(estimate: StepMemory, gpu_bytes: float) -> tuple[bool, str]:
+    """(turn gradient checkpointing on?, the reason, for the log)."""
     need, have = estimate.total / 1e9, HEADROOM * gpu_bytes / 1e9
     if estimate.fits(gpu_bytes):
-        return False, False, f"gradient checkpointing and liger-kernel off: a step needs about {need:.1f} GB, " \
-                             f"{have:.0f} GB usable"
-    without_logits = replace(estimate, logits=0)
-    if liger and without_logits.fits(gpu_bytes):
-        return False, True, (f"liger-kernel on, gradient checkpointing off: a step would need about {need:.1f} GB, "
-                             f"{without_logits.total / 1e9:.1f} GB without holding the logits, {have:.0f} GB usable")
-    what = "gradient checkpointing and liger-kernel on" if liger else "gradient checkpointing on"
-    return True, liger, f"{what}: a step would need about {need:.1f} GB, {have:.0f} GB usable"
+        return False, f"gradient checkpointing off: a step needs about {need:.1f} GB, {have:.0f} GB usable"
+    return True, f"gradient checkpointing on: a step would need about {need:.1f} GB, {have:.0f} GB usable"
