@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU check of this repo in one command (carry .gpu, made by benchmarks/gpu/prepare.sh):
-#   bash benchmarks/gpu/check_all.sh [stream|sft|serve|fsdp|all, or a comma list: serve,sft]
+#   bash benchmarks/gpu/check_all.sh [stream|sft|serve|fsdp|memory|all, or a comma list: serve,sft]
 # stream (issue 11): the gpu-marked tests, ft-stream's correctness across five architectures, the
 #   host link and the 7B streaming benchmark (about 4 minutes on an H100);
 # sft (issue 10): the LoRA SFT benchmark against plain TRL, its liger-kernel run included (about 4
@@ -16,7 +16,9 @@
 #   ran as DDP there; on an H100 on 2026-11-28, in bf16, both sharded and saved the adapter's keys,
 #   but bf16 rounds differently under each: the check now runs in float32, not yet rerun there; about
 #   3 minutes).
-# Results land in $OUT: stream_gpu.json, gpu_sft.json, serve_check.json, fsdp_check.json, gpu.txt (device and
+# memory (issue 10): ft_train.memory's estimate against the measured peak at batch 2, 4, 8 and 16
+#   (memory_gpu.py, 3 steps each; about 2 minutes): the evidence to recalibrate it with.
+# Results land in $OUT: memory_gpu.json, stream_gpu.json, gpu_sft.json, serve_check.json, fsdp_check.json, gpu.txt (device and
 # versions), *.log (the fast suite's whole log: pytest_fast_cuda.log).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -63,5 +65,9 @@ fi
 if [[ ,$what, == *,fsdp,* || $what == all ]]; then
   PATH=/tmp/site/bin:$PATH timeout 420 python3 benchmarks/gpu/fsdp_check.py --tokenizer .gpu/tokenizer \
     --out "$OUT" 2>&1 | grep -v 'it/s\]' | tail -40 | tee "$OUT/fsdp.log" || status=1
+fi
+if [[ ,$what, == *,memory,* || $what == all ]]; then
+  timeout 300 python3 benchmarks/gpu/memory_gpu.py --tokenizer .gpu/tokenizer --out "$OUT" 2>&1 \
+    | grep -v 'it/s\]' | tail -20 | tee "$OUT/memory.log" || status=1
 fi
 exit $status

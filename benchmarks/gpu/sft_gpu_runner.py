@@ -22,19 +22,24 @@ tokens: exact for packed rows, close for unpacked ones).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # sft_train_runner's helpers
 
-CUTOFF, BATCH, RANK, LR = 1024, 8, 16, 1e-4
+CUTOFF, RANK, LR = 1024, 16, 1e-4
+BATCH = int(os.environ.get("FT_GPU_BATCH", "8"))  # memory_gpu.py varies it
 
 
 def max_steps() -> dict:
     """``{"max_steps": N}`` where $FT_GPU_MAX_STEPS is set (sft_gpu.py's warm-up run), else nothing."""
-    import os
-
     return {"max_steps": int(os.environ["FT_GPU_MAX_STEPS"])} if os.environ.get("FT_GPU_MAX_STEPS") else {}
+
+
+def extra_train() -> dict:
+    """More ``train:`` keys for ft's runs, as JSON in $FT_GPU_TRAIN (memory_gpu.py turns checkpointing off)."""
+    return json.loads(os.environ.get("FT_GPU_TRAIN", "{}"))
 
 
 def run_ft(model: Path, chats: Path, out: Path, packing: bool, liger: bool = False) -> list[dict]:
@@ -48,7 +53,7 @@ def run_ft(model: Path, chats: Path, out: Path, packing: bool, liger: bool = Fal
               "adapter": {"type": "lora", "r": RANK, "alpha": 2 * RANK, "dropout": 0.0},
               "train": {"output_dir": str(out), "num_train_epochs": 1, "per_device_train_batch_size": BATCH,
                         "learning_rate": LR, "logging_steps": 5, "save_strategy": "no", "seed": 0,
-                        **({"use_liger_kernel": True} if liger else {}), **max_steps()}}
+                        **({"use_liger_kernel": True} if liger else {}), **max_steps(), **extra_train()}}
     path = out.parent / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(config))
     run_training(path, rerun="restart")
@@ -171,8 +176,6 @@ def main() -> None:
         model_setup._on_cpu = lambda args: True  # the condition under which ft installs lora_compute
     liger = name.endswith("-liger")
     if liger:
-        import os
-
         sys.path.insert(0, os.environ.get("LIGER_SITE", "/tmp/liger"))
     if name.startswith("ft"):
         records = run_ft(model, chats, out, packing, liger)
