@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,12 +27,11 @@ BATCHES = (2, 4, 8, 16)
 
 
 def peak(batch: int, work: Path, chats: Path) -> dict | str:
-    """One 3-step packed run at ``batch``: the runner's JSON line, or the end of its stderr."""
-    env = {**os.environ, "FT_GPU_BATCH": str(batch), "FT_GPU_MAX_STEPS": "3",
-           "FT_GPU_TRAIN": json.dumps({"gradient_checkpointing": False})}
-    done = subprocess.run([sys.executable, str(HERE / "sft_gpu_runner.py"), "ft-packed", str(work / "model"),
-                           str(chats), str(work / f"memory-{batch}")], capture_output=True, text=True, env=env)
-    return done.stderr[-3000:] if done.returncode else json.loads(done.stdout.strip().splitlines()[-1])
+    """One 3-step packed run at ``batch``, checkpointing off: the runner's result, or its stderr."""
+    from sft_gpu import run_tool
+
+    return run_tool("ft-packed", work, chats, max_steps=3, env={
+        "FT_GPU_BATCH": str(batch), "FT_GPU_TRAIN": json.dumps({"gradient_checkpointing": False})})
 
 
 def main() -> int:

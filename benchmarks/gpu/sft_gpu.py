@@ -63,13 +63,15 @@ def peak_flops(device: str) -> float | None:
     return next((v for k, v in PEAK_BF16.items() if k in device), None)
 
 
-def run_tool(tool: str, work: Path, chats: Path, max_steps: int | None = None) -> dict | str:
-    """One configuration in its own process: its result, or the end of its stderr where it failed.
-    Each run compiles its Triton kernels (TRL's log-prob head, liger's) into an empty cache: a
-    shared one handed every later run the earlier runs' compiled kernels."""
+def run_tool(tool: str, work: Path, chats: Path, max_steps: int | None = None,
+             env: dict[str, str] | None = None) -> dict | str:
+    """One configuration in its own process (``env``: more variables for sft_gpu_runner.py): its
+    result, or the end of its stderr where it failed. Each run compiles its Triton kernels (TRL's
+    log-prob head, liger's) into an empty cache: a shared one handed every later run the earlier
+    runs' compiled kernels."""
     cache = work / f"triton-{tool}"
     shutil.rmtree(cache, ignore_errors=True)
-    env = {**os.environ, "TRITON_CACHE_DIR": str(cache)}
+    env = {**os.environ, **(env or {}), "TRITON_CACHE_DIR": str(cache)}
     if max_steps:
         env["FT_GPU_MAX_STEPS"] = str(max_steps)
     done = subprocess.run([sys.executable, str(HERE / "sft_gpu_runner.py"), tool, str(work / "model"), str(chats),

@@ -11,7 +11,7 @@ name puts liger-kernel (installed under $LIGER_SITE, default /tmp/liger) on the 
 are told to use it (``use_liger_kernel``: ft would not on its own, where the step fits). A ``+prof`` suffix also profiles
 steps 3 and 4 with torch.profiler into ``profile_TOOL.txt`` beside OUT_DIR (and then the
 steady rate counts from step 5); ``+first`` profiles the first step instead (what its warm-up
-is made of) into ``profile_TOOL-first.txt``. bf16, LoRA r16 all-linear, batch 8, cutoff 1024, lr 1e-4, one
+is made of) into ``profile_TOOL-first.txt``. bf16, LoRA r16 all-linear, batch 8 ($FT_GPU_BATCH), cutoff 1024, lr 1e-4, one
 epoch. Reported: tokens trained (each trainer's own non-padding count), train_runtime, tokens/s,
 peak GPU memory (torch.cuda.max_memory_allocated) and mean loss; and the training time split,
 from the Trainer's callback hooks, into the first step (CUDA and kernel warm-up land there) and
