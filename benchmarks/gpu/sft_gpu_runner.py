@@ -156,7 +156,7 @@ def label_only_head_on_gpu() -> None:
 
     sft.on_cpu = lambda args: True
     sft.packed_attention.install = lambda model: None
-    label_logprobs.CHUNK_ELEMENTS = 1 << 26
+    label_logprobs.CHUNK_BYTES = 1 << 28
 
 
 def main() -> None:

@@ -154,7 +154,7 @@ def test_label_softmax_gives_the_fields_and_gradient_factor_of_torchs_softmax(vo
 def test_the_fused_head_gives_label_logprobs_own_values_and_gradients(monkeypatch):
     from ft_train.stages import label_logprobs as module
 
-    monkeypatch.setattr(module, "CHUNK_ELEMENTS", 8 * 1537)  # 8 rows a chunk: 37 rows make 5 chunks
+    monkeypatch.setattr(module, "CHUNK_BYTES", 2 * 8 * 1537)  # 8 rows a chunk: 37 rows make 5 chunks
     g = torch.Generator().manual_seed(1)
     hidden = torch.randn(37, 64, generator=g).to(torch.bfloat16)
     weight = (torch.randn(1537, 64, generator=g) / 4).to(torch.bfloat16)
@@ -173,6 +173,25 @@ def test_the_fused_head_gives_label_logprobs_own_values_and_gradients(monkeypatc
     assert fused["is_top1"].tolist() == plain["is_top1"].tolist()
     assert relative(fused_grad.float(), plain_grad.double()) < 5e-3  # bf16 roundings of the same factor
 
+
+
+def test_the_fused_head_takes_chunks_of_bf16_logits_twice_as_many_rows_as_fp32(monkeypatch):
+    """A chunk buffer holds the same bytes on either route: bf16 logits in the fused one (341 rows
+    of SmolLM2's 49,152 were 10% faster than 170, measured), fp32 in the plain one."""
+    from ft_train.stages import label_logprobs as module
+
+    assert module._chunk_rows(49152, 2) == 341 and module._chunk_rows(49152, 4) == 170
+    monkeypatch.setattr(module, "CHUNK_BYTES", 4 * 8 * 1537)  # 8 fp32 rows, 16 bf16 rows a chunk
+    sizes = {True: [], False: []}
+    for fused, name in ((True, "_chunk_fields_fused"), (False, "_chunk_fields")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, real=real, fused=fused: sizes[fused].append(a[-1]) or real(*a))
+    hidden = torch.randn(37, 64).to(torch.bfloat16)
+    weight = torch.randn(1537, 64).to(torch.bfloat16)
+    for fused in (True, False):
+        module.label_logprobs(hidden, weight, torch.zeros(37, dtype=torch.long), fused=fused)
+    assert [s.start for s in sizes[True]] == [0, 16, 32]
+    assert [s.start for s in sizes[False]] == [0, 8, 16, 24, 32]
 
 def test_kernels_that_fail_to_build_leave_the_model_alone_or_stop_a_run_that_asked_for_them(monkeypatch, caplog):
     from ft_core import FtError

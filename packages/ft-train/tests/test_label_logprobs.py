@@ -19,7 +19,7 @@ def reference(hidden, weight, targets):
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
 def test_values_and_gradients_equal_log_softmax_across_chunks(dtype, tol, monkeypatch):
-    monkeypatch.setattr(module, "CHUNK_ELEMENTS", 3 * 97)  # 8 rows a chunk: 37 rows make 5 chunks
+    monkeypatch.setattr(module, "CHUNK_BYTES", 4 * 3 * 97)  # 8 rows a chunk: 37 rows make 5 chunks
     g = torch.Generator().manual_seed(0)
     hidden = torch.randn(37, 16, generator=g).to(dtype)
     weight = torch.randn(97, 16, generator=g).to(dtype)
