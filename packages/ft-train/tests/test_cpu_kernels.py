@@ -174,7 +174,6 @@ def test_the_fused_head_gives_label_logprobs_own_values_and_gradients(monkeypatc
     assert relative(fused_grad.float(), plain_grad.double()) < 5e-3  # bf16 roundings of the same factor
 
 
-
 def test_the_fused_head_takes_chunks_of_bf16_logits_twice_as_many_rows_as_fp32(monkeypatch):
     """A chunk buffer holds the same bytes on either route: bf16 logits in the fused one (341 rows
     of SmolLM2's 49,152 were 10% faster than 170, measured), fp32 in the plain one."""
@@ -192,6 +191,7 @@ def test_the_fused_head_takes_chunks_of_bf16_logits_twice_as_many_rows_as_fp32(m
         module.label_logprobs(hidden, weight, torch.zeros(37, dtype=torch.long), fused=fused)
     assert [s.start for s in sizes[True]] == [0, 16, 32]
     assert [s.start for s in sizes[False]] == [0, 8, 16, 24, 32]
+
 
 def test_kernels_that_fail_to_build_leave_the_model_alone_or_stop_a_run_that_asked_for_them(monkeypatch, caplog):
     from ft_core import FtError
