@@ -6,10 +6,11 @@ for recalibrating ``ft_train.memory`` (issue 10, "defaults from evidence").
 The SFT benchmark's model and chats (Qwen2-0.5B shape, random bf16 weights, LoRA r16, packed rows of
 1024 tokens), 3 steps of ``ft train`` at each batch size with gradient checkpointing off, each in
 its own process. For each: the peak of ``torch.cuda.max_memory_allocated`` and the estimate's
-parts (weights, activations, logits). On 2026-11-28 (H100, batch 8) the estimate said 23.9 GB and
-the peak was 14.55 GB: the logits term counts full logits, which TRL 1.16's fused LM head never
-holds. Writes ``memory_gpu.json``; ``--smoke`` runs a tiny model on the CPU (no peaks: it checks
-the steps).
+parts (weights, optimizer, activations, head). On 2026-11-28 (H200, batch 2/4/8/16) the peaks
+were 4.61/7.87/14.55/27.92 GB against an estimate of 6.72/12.45/23.90/46.82 GB that counted full
+logits (which TRL 1.16's fused LM head never holds); ft-train 0.12.0's estimate, recalibrated on
+those peaks, says 4.60/8.05/14.68/27.95 GB. Writes ``memory_gpu.json``; ``--smoke`` runs a tiny
+model on the CPU (no peaks: it checks the steps).
 """
 
 from __future__ import annotations
@@ -63,11 +64,14 @@ def main() -> int:
         est = memory.from_config(config, tokens=batch * 1024, full=False)
         rows.append({"batch": batch, "tokens": batch * 1024, "peak_gb": result["peak_gpu_gb"],
                      "estimate_gb": est.total / 1e9, "weights_gb": est.weights / 1e9,
-                     "activations_gb": est.activations / 1e9, "logits_gb": est.logits / 1e9,
+                     "optimizer_gb": est.optimizer / 1e9, "activations_gb": est.activations / 1e9,
+                     "head_gb": est.head / 1e9,
                      "device": result["device"]})
         r = rows[-1]
+        error = r["estimate_gb"] / r["peak_gb"] - 1 if r["peak_gb"] else 0.0
         print(f"batch {batch:3d} ({r['tokens']:6,} tokens): peak {r['peak_gb']:6.2f} GB, estimate {r['estimate_gb']:6.2f} "
-              f"GB (weights {r['weights_gb']:.2f}, activations {r['activations_gb']:.2f}, logits {r['logits_gb']:.2f})",
+              f"GB (weights {r['weights_gb']:.2f}, optimizer {r['optimizer_gb']:.2f}, activations "
+              f"{r['activations_gb']:.2f}, head {r['head_gb']:.2f}, error {error:+.1%})",
               flush=True)
         (args.out / "memory_gpu.json").write_text(json.dumps({"rows": rows, "failed": failed}, indent=1))
     return 1 if failed else 0

@@ -88,7 +88,9 @@ def _step_memory(config: RunConfig, user: dict):
     tokens = int(user.get("per_device_train_batch_size", 8)) * config.data.cutoff_len
     quant = config.model.quantization
     weight_bytes = quant.bits / 8 if quant else 2
-    return memory.from_config(model, tokens=tokens, full=config.adapter.type != "lora", weight_bytes=weight_bytes)
+    adapter = config.adapter
+    return memory.from_config(model, tokens=tokens, full=adapter.type != "lora", weight_bytes=weight_bytes,
+                              lora_rank=adapter.r, lora_dropout=adapter.dropout > 0)
 
 
 def stage_data(config: RunConfig, stage: Stage, seed: int = 0):
