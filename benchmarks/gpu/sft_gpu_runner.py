@@ -7,9 +7,11 @@ padding-free packing), ``trl-unpacked``, ``trl-defaults`` (SFTTrainer as it come
 checkpointing on, no packing); ``ft-packed-head`` is a diagnostic: ft packed with the CPU's
 label-only LM head (``plain_head``) installed on the GPU too, and ``ft-packed-lora16`` ft packed
 with the CPU's input-dtype LoRA branch (``lora_compute``) on the GPU too, ``ft-packed-compile`` ft packed
-with ``train: {torch_compile: true}`` (the Trainer compiles the model into fewer kernel launches:
-two profiled steps of ``ft-packed-head`` on an H100 took 728 ms of host time against 298 ms of GPU
-time; not yet run); a ``-liger`` suffix on a tool's
+with each decoder layer compiled (``nn.Module.compile``: fewer kernel launches, where two profiled
+steps of ``ft-packed-head`` on an H100 took 728 ms of host time against 298 ms of GPU time; not the
+whole model, as ``torch_compile: true`` would: run on the CPU, TRL's fused head then recompiled for
+each step's count of labels, and the last, smaller batch recompiled everything; not yet run on a
+GPU); a ``-liger`` suffix on a tool's
 name puts liger-kernel (installed under $LIGER_SITE, default /tmp/liger) on the path, and both
 are told to use it (``use_liger_kernel``: ft would not on its own, where the step fits). A ``+prof`` suffix also profiles
 steps 3 and 4 with torch.profiler into ``profile_TOOL.txt`` beside OUT_DIR (and then the
@@ -162,6 +164,23 @@ def label_only_head_on_gpu() -> None:
     label_logprobs.CHUNK_BYTES = 1 << 28
 
 
+def compile_decoder_layers() -> None:
+    """``ft-packed-compile``: ft builds its model as usual, then each decoder layer is compiled in
+    place (static shapes: every packed batch is BATCH x CUTOFF, but the last)."""
+    from ft_models import decoder_layers
+    from ft_train import model_setup
+
+    apply = model_setup.apply_adapter
+
+    def apply_then_compile(model, spec):
+        model = apply(model, spec)
+        for layer in decoder_layers(model):
+            layer.compile()
+        return model
+
+    model_setup.apply_adapter = apply_then_compile
+
+
 def main() -> None:
     import torch
 
@@ -174,7 +193,7 @@ def main() -> None:
     if name == "ft-packed-head":
         label_only_head_on_gpu()
     if name == "ft-packed-compile":
-        os.environ["FT_GPU_TRAIN"] = json.dumps({**extra_train(), "torch_compile": True})
+        compile_decoder_layers()
     if name == "ft-packed-lora16":
         from ft_train import model_setup
 
