@@ -52,6 +52,15 @@ def test_the_estimate_meets_the_peaks_measured_on_an_h200(batch):
     assert est.total / GB == pytest.approx(H200_PEAKS_GB[batch], rel=0.03)
 
 
+def test_the_head_term_uses_trls_tile_sizes():
+    from trl.kernels import chunked_logprob
+    from trl.trainer import utils
+
+    from ft_train.memory import HEAD_TILE_TOKENS, HEAD_TILE_VOCAB
+
+    assert (HEAD_TILE_TOKENS, HEAD_TILE_VOCAB) == (chunked_logprob.TOKEN_CHUNK_SIZE, utils._CHUNKED_LOGPROB_CHUNK_SIZE)
+
+
 def _saved_bytes(layers: int, h: int, i: int, kv_heads: int, *, lora: bool, tokens: int = 256,
                  dropout: float = 0.0, device: str = "cpu") -> int:
     """Bytes of the tensors autograd keeps in one forward of a random bf16 Qwen2 (head_dim 64) under
