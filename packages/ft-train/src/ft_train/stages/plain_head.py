@@ -3,12 +3,14 @@ runs a tiled Python fallback: 39% of a LoRA SFT step on SmolLM2 in a profile. On
 turn such calls into the model's plain forward and compute the same fields (log-probs, entropy,
 top-1) from the logits, so TRL's loss and metrics code runs unchanged.
 
-Only the positions that predict a label are projected onto the vocabulary (``logits_to_keep``):
-prompts, system turns and padding never reach the LM head or the softmax, which is where an
-SFT or DPO step on a small model spends much of its time (49k-wide fp32 rows). Where the head
-is a frozen plain linear layer (LoRA and freeze runs), it is skipped in the forward and
-``label_logprobs`` projects those positions chunk by chunk with the gradient in the same pass,
-computing only the fields the trainer asked TRL's head for.
+Only the positions that predict a label are projected onto the vocabulary: prompts, system turns
+and padding never reach the LM head or the softmax, which is where an SFT or DPO step on a small
+model spends much of its time (49k-wide fp32 rows). Where the head is a frozen plain linear layer
+(LoRA and freeze runs), it is skipped in the forward and ``label_logprobs`` projects those
+positions chunk by chunk with the gradient in the same pass, computing only the fields the
+trainer asked TRL's head for; on every transformers 5.x (before 5.21 models slice hidden states
+by columns only, and the labelled rows are picked after the forward). A trained or scaled head
+projects the labelled positions (``logits_to_keep``) and the fields come from its logits.
 
 Example:
     >>> handles = install(model)  # doctest: +SKIP
@@ -161,7 +163,7 @@ def install(model) -> list:
     state: dict = {}
     keep = keeping(model)
     wanted_fields = requested_fields(model)
-    head = frozen_linear_head(model) if keep == "mask" else None
+    head = frozen_linear_head(model) if keep else None
     bypass = [_HeadBypass(head, state)] if head is not None else []
 
     def before(module, args, kwargs):
@@ -172,10 +174,15 @@ def install(model) -> list:
         kwargs.pop("fused_lm_head")
         labels = kwargs.pop("labels")
         state.update(labels=labels, count=kwargs.pop("num_items_in_batch", None), kept=None)
-        if keep and "logits_to_keep" not in kwargs:
+        if "logits_to_keep" in kwargs:
+            return args, kwargs
+        state["bypass"] = head is not None and not head.weight.requires_grad
+        # A bypassed head passes hidden states through: where the model cannot slice them by mask
+        # (transformers before 5.21), all of them, which costs nothing (a view), and label_rows
+        # picks the labelled ones. Logits are worth slicing by columns only where the head projects.
+        if keep == "mask" or (keep == "columns" and not state["bypass"]):
             kept = label_mask(labels) if keep == "mask" else label_positions(labels)
             state["kept"] = kwargs["logits_to_keep"] = kept
-            state["bypass"] = head is not None and not head.weight.requires_grad and kept.dim() == 2
         return args, kwargs
 
     def after(module, args, kwargs, output):
