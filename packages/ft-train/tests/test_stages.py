@@ -62,6 +62,19 @@ def test_dpo_widens_the_reward_margin(tmp_path, tiny_chat_dir, train):
     assert (tmp_path / "out" / "adapter" / "adapter_model.safetensors").is_file()
 
 
+@pytest.mark.parametrize("stage,rows", [("dpo", PAIRS), ("rm", PAIRS)])
+def test_bf16_autocast_on_the_cpu_trains_every_preference_stage(tmp_path, tiny_chat_dir, stage, rows):
+    """``bf16: true`` (LLaMA-Factory YAMLs carry it) on a CPU, on a bf16 model: accelerate hands the
+    forward's outputs back in fp32, which ft's bf16 CPU head once refused."""
+    config = stage_config(tmp_path, tiny_chat_dir, stage, rows, steps=2, bf16=True)
+    written = yaml.safe_load(config.read_text())
+    written["model"]["dtype"] = "bfloat16"
+    config.write_text(yaml.safe_dump(written))
+    run_training(config)
+    losses = series(read_metrics(tmp_path / "out" / "metrics.jsonl"), "loss")
+    assert len(losses) == 1 and 0 < losses[0] < 20
+
+
 def test_padding_free_dpo_logs_the_padded_runs_losses_and_rewards(tmp_path, tiny_chat_dir):
     """Mixed-length pairs (prompts of 1-24 words): ft's padding-free forwards against TRL's padded
     ones, step by step (float32; equal within rel 1e-4)."""

@@ -22,8 +22,9 @@ def trainer_defaults(user_args: dict[str, Any], estimate: Callable[[], StepMemor
                      gpu_bytes: Callable[[], int] = _gpu_bytes) -> dict[str, Any]:
     """Our defaults merged under the user's ``train:`` keys.
 
-    TRL turns bf16 and gradient checkpointing on everywhere. On a CPU bf16 fails and checkpointing
-    only costs time: both off. On a GPU checkpointing costs a third more compute per step (a 135M
+    TRL turns bf16 and gradient checkpointing on everywhere. On a CPU both are off: a bf16 model
+    already computes in bf16 there without autocast (``bf16: true`` works too), and checkpointing
+    only costs time. On a GPU checkpointing costs a third more compute per step (a 135M
     LoRA run on an H100 did ~2 steps/s with it), so it is on only when ``estimate`` (a step's
     memory without it) says the step would not fit. liger-kernel is used only where the user asks
     (``use_liger_kernel``), even where it is installed: under TRL 1.16 it brings its layer kernels

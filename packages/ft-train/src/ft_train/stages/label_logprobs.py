@@ -108,5 +108,8 @@ def label_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Te
     if weight.requires_grad:
         raise ValueError("label_logprobs computes no gradient for the head's weight; use the plain route")
     wanted = tuple(name for name in METRICS if name in wanted)
+    # In the head's dtype, as the head itself would take them: under bf16 autocast on the CPU,
+    # accelerate hands the forward's outputs (here the bypassed head's input) back in fp32.
+    hidden = hidden.to(weight.dtype)
     values = _LabelLogProbs.apply(hidden, weight.detach(), targets, wanted, fused)
     return dict(zip(("log_probs", *wanted), values, strict=True))
