@@ -146,16 +146,19 @@ def main() -> None:
 
 
 def compare(by: dict[str, dict]) -> None:
-    """ft packed against TRL's best configuration, over the whole run and after the first step."""
+    """Each packed ft variant against TRL's best configuration, over the whole run and after the
+    first step."""
     best_trl = max((r for r in by.values() if r["tool"].startswith("trl")), key=lambda r: r["tokens_per_s"],
                    default=None)
-    if best_trl is None or "ft-packed" not in by:
+    if best_trl is None:
         return
-    ours = by["ft-packed"]
-    print(f"ft packed / TRL best ({best_trl['tool']}): {ours['tokens_per_s'] / best_trl['tokens_per_s']:.2f}x "
-          f"tokens/s, {ours['peak_gpu_gb']:.2f} vs {best_trl['peak_gpu_gb']:.2f} GB")
-    if "steady_tokens_per_s" in ours and "steady_tokens_per_s" in best_trl:
-        print(f"after the first step: {ours['steady_tokens_per_s'] / best_trl['steady_tokens_per_s']:.2f}x tokens/s")
+    for tool, ours in by.items():
+        if not tool.startswith("ft-packed"):
+            continue
+        steady = (f"; after the first step {ours['steady_tokens_per_s'] / best_trl['steady_tokens_per_s']:.2f}x"
+                  if "steady_tokens_per_s" in ours and "steady_tokens_per_s" in best_trl else "")
+        print(f"{tool} / TRL best ({best_trl['tool']}): {ours['tokens_per_s'] / best_trl['tokens_per_s']:.2f}x "
+              f"tokens/s, {ours['peak_gpu_gb']:.2f} vs {best_trl['peak_gpu_gb']:.2f} GB{steady}")
 
 
 if __name__ == "__main__":
