@@ -42,7 +42,7 @@ num_train_epochs: 1.0
 max_steps: 3
 lr_scheduler_type: cosine
 warmup_ratio: 0.1
-bf16: false
+bf16: true
 neat_packing: true
 """
 
