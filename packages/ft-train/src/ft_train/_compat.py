@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from ft_core import check_transformers
@@ -29,3 +30,41 @@ def checkpointing_names(config_cls: type, args: dict[str, Any]) -> dict[str, Any
         default = next(f.default for f in dataclasses.fields(config_cls) if f.name == "gradient_checkpointing")
         renamed["activation_checkpointing"] = default  # the stage's own default, under the new name
     return renamed
+
+
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def _has_adapter(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ADAPTER_FILES)
+
+
+def resume_loads_every_adapter(trainer) -> None:
+    """Make ``trainer``'s resume load the checkpoint's top-level adapter beside its subfolders.
+
+    TRL 1.16's DPOTrainer keeps its reference adapter as a second PEFT adapter, saved in ``ref/``
+    of each checkpoint. transformers before 5.23 then loads only the subfolders on resume, and
+    the trained adapter silently restarts from its initial weights: a resumed dpo run's loss went
+    back to ln 2 on 5.0.0. 5.23 loads the top-level adapter as ``default`` too; this does the
+    same. Delete when the transformers floor is 5.23.
+    """
+    import transformers
+    from packaging.version import Version
+
+    load = getattr(trainer, "_load_from_checkpoint", None)
+    if load is None or Version(transformers.__version__) >= Version("5.23"):
+        return
+
+    def load_every_adapter(resume_from_checkpoint, model=None):
+        load(resume_from_checkpoint, model)
+        model = trainer.model if model is None else model
+        folder = Path(resume_from_checkpoint)
+        if not (hasattr(model, "load_adapter") and hasattr(model, "active_adapters") and _has_adapter(folder)):
+            return
+        if not any(_has_adapter(sub) for sub in folder.iterdir() if sub.is_dir()):
+            return  # transformers loaded the one adapter itself
+        active = model.active_adapters[0]
+        model.load_adapter(str(folder), "default", is_trainable=active == "default")
+        model.set_adapter(active)
+
+    trainer._load_from_checkpoint = load_every_adapter

@@ -13,7 +13,7 @@ from ft_core import FtError, atomic_write_text
 from ft_data import build_dataset, load_registry
 from ft_models import load_tokenizer, resolve_source
 from ft_train import memory
-from ft_train._compat import checkpointing_names
+from ft_train._compat import checkpointing_names, resume_loads_every_adapter
 from ft_train.checkpoints import CheckpointMarker, choose_resume, resume_point
 from ft_train.config import RunConfig, load_run_config, remember_trainer_args
 from ft_train.deepspeed_config import complete_deepspeed_config, join_deepspeed, require_deepspeed
@@ -185,6 +185,7 @@ def run_training(config_path: str | Path, *, rerun: RerunMode = "auto") -> Train
     trainer = stage.make_trainer(model=model, args=args, tokenizer=tokenizer, data=data, eval_data=held_out,
                                  callbacks=[MetricsCallback(out, stage.plotted, stage.perplexity), CheckpointMarker()])
     use_adapter_optimizer(trainer, spec)
+    resume_loads_every_adapter(trainer)
     dropped = sharding_dropped(args, trainer)
     if dropped:
         log.warning("train.%s is set, but accelerate shards only on GPUs and other accelerators: each of the %d "
