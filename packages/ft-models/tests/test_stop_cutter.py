@@ -34,6 +34,13 @@ def test_a_longer_stop_that_starts_earlier_wins_when_it_completes():
     assert cutter.feed("a<>") == "a" and cutter.feed("b") == "<" and cutter.stopped  # not "<><": cut at ">"
 
 
+def test_a_held_stop_is_cut_when_the_text_ends():
+    """Found by the property below: "<b" holds the stop "b" because it may also start "<b<"; when
+    the text ends there, "<b<" can no longer complete and "b" cuts."""
+    cutter = StopCutter(("b", "<b<"))
+    assert cutter.feed("<b") == "" and cutter.flush() == "<" and cutter.stopped
+
+
 @given(st.text(alphabet="abc<>/", max_size=40), st.lists(st.integers(1, 40), max_size=8),
        st.lists(st.text(alphabet="abc<>/", min_size=1, max_size=4), max_size=3))
 def test_any_split_gives_the_same_text_as_cutting_the_whole(text, cuts, stops):

@@ -51,8 +51,8 @@ class StopCutter:
         if self.stopped:
             return ""
         self.held += text
-        found = [i for i in (self.held.find(s) for s in self.stops) if i >= 0]
-        end = min(found) if found else len(self.held)
+        end = self._first_stop()
+        found = end < len(self.held)
         # a stop that starts before `end` may still be arriving (stops "<><" and ">" in "<>"): hold from there
         pending = next((i for i in range(end) if self._may_start(self.held[i:])), None)
         if pending is None and found:
@@ -62,11 +62,22 @@ class StopCutter:
         out, self.held = self.held[:cut], self.held[cut:]
         return out
 
+    def _first_stop(self) -> int:
+        """Where the first complete stop string in the held text starts; its length if none."""
+        return min((i for i in (self.held.find(s) for s in self.stops) if i >= 0), default=len(self.held))
+
     def _may_start(self, tail: str) -> bool:
         return any(len(tail) < len(s) and s.startswith(tail) for s in self.stops)
 
     def flush(self) -> str:
-        out, self.held = ("" if self.stopped else self.held), ""
+        """The held text at the end: a longer stop it was held for can no longer complete, so it is
+        cut at the first stop it holds (stops "b" and "<b<", text ending in "<b": "<")."""
+        if self.stopped:
+            out = ""
+        else:
+            end = self._first_stop()
+            out, self.stopped = self.held[:end], end < len(self.held)
+        self.held = ""
         return out
 
 
