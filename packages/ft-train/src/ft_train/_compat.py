@@ -32,13 +32,6 @@ def checkpointing_names(config_cls: type, args: dict[str, Any]) -> dict[str, Any
     return renamed
 
 
-ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
-
-
-def _has_adapter(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in ADAPTER_FILES)
-
-
 def resume_loads_every_adapter(trainer) -> None:
     """Make ``trainer``'s resume load the checkpoint's top-level adapter beside its subfolders.
 
@@ -50,18 +43,22 @@ def resume_loads_every_adapter(trainer) -> None:
     """
     import transformers
     from packaging.version import Version
+    from transformers.utils import ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME
 
     load = getattr(trainer, "_load_from_checkpoint", None)
     if load is None or Version(transformers.__version__) >= Version("5.23"):
         return
 
+    def has_adapter(folder: Path) -> bool:  # the files the Trainer itself looks for
+        return any((folder / name).is_file() for name in (ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME))
+
     def load_every_adapter(resume_from_checkpoint, model=None):
         load(resume_from_checkpoint, model)
         model = trainer.model if model is None else model
         folder = Path(resume_from_checkpoint)
-        if not (hasattr(model, "load_adapter") and hasattr(model, "active_adapters") and _has_adapter(folder)):
+        if not (hasattr(model, "load_adapter") and hasattr(model, "active_adapters") and has_adapter(folder)):
             return
-        if not any(_has_adapter(sub) for sub in folder.iterdir() if sub.is_dir()):
+        if not any(has_adapter(sub) for sub in folder.iterdir() if sub.is_dir()):
             return  # transformers loaded the one adapter itself
         active = model.active_adapters[0]
         model.load_adapter(str(folder), "default", is_trainable=active == "default")
