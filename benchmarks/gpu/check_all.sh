@@ -72,8 +72,10 @@ if [[ ,$what, == *,fsdp,* || $what == all ]]; then
   (cd "$OUT" && tar -czf fsdp_runs.tgz fsdp_*.log && rm -f fsdp_*.log)
 fi
 if [[ ,$what, == *,memory,* || $what == all ]]; then
-  # the estimate's CUDA-only term (LoRA dropout's one-byte masks), then the peaks it is calibrated on
-  timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu packages/ft-train/tests/test_memory_defaults.py 2>&1 \
+  # the estimate's CUDA-only term (LoRA dropout's one-byte masks), ppo's reward model and frozen reference
+  # on the GPU, then the peaks the estimate is calibrated on
+  FT_TEST_TOKENIZER=.gpu/tokenizer timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu \
+    packages/ft-train/tests/test_memory_defaults.py packages/ft-train/tests/test_stages.py 2>&1 \
     | tail -15 | tee "$OUT/pytest_memory.log" || status=1
   timeout 300 python3 benchmarks/gpu/memory_gpu.py --tokenizer .gpu/tokenizer --out "$OUT" 2>&1 \
     | grep -v 'it/s\]' | tail -20 | tee "$OUT/memory.log" || status=1

@@ -2,6 +2,8 @@
 (TRL's, and the reference-free losses), kto, orpo; resume after SIGKILL; LoRA+'s optimizer."""
 
 import json
+import math
+import types
 from pathlib import Path
 
 import pytest
@@ -307,3 +309,84 @@ def test_a_lora_plus_run_learns(tmp_path, tiny_chat_dir):
     run_training(_lora_plus(tmp_path, tiny_chat_dir, "sft", CHATS, steps=4))
     losses = [r["loss"] for r in read_metrics(tmp_path / "out" / "metrics.jsonl") if "loss" in r]
     assert len(losses) == 2 and losses[-1] < losses[0]
+
+
+# --- a reward model trained by `ft train` (stage rm) scores the online stages' samples, named by its
+# adapter folder or by the run's output folder (what LLaMA-Factory's `reward_model` names)
+HELD_OUT = [f"Question {i}: is {i} a number?" for i in range(100, 108)]
+
+
+@pytest.fixture(scope="module")
+def reward_run(tmp_path_factory, tiny_chat_dir):
+    """An rm run on the tiny model: it learns to score "yes it is" above "no it is"."""
+    folder = tmp_path_factory.mktemp("rm")
+    assert series(run_stage(folder, tiny_chat_dir, "rm", PAIRS, steps=10), "accuracy")[-1] == 1.0
+    return folder / "out"
+
+
+def ppo_scores(reward, tokenizer, answer: str):
+    """What ppo's loop scores for each held-out prompt (left-padded, as sampled) followed by ``answer``."""
+    import torch
+
+    from ft_train.stages.ppo import PPOTrainer
+
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
+                                             return_dict=False) for q in HELD_OUT]
+    width = max(map(len, prompts))
+    prompt_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(p)) + list(p) for p in prompts])
+    completion = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    completion_ids = torch.tensor([completion] * len(HELD_OUT))
+    prompt_mask = (torch.arange(width) >= width - torch.tensor([len(p) for p in prompts])[:, None]).long()
+    loop = types.SimpleNamespace(processing_class=tokenizer, rewards=[reward])
+    return PPOTrainer._scores(loop, prompt_ids, completion_ids, torch.ones_like(completion_ids), prompt_mask)
+
+
+def test_ppo_hands_reward_functions_the_templated_prompts_grpo_hands_them(tiny_chat_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_dir)
+    seen = {}
+
+    def record(prompts, completions, **kwargs):
+        seen.update(prompts=prompts, completions=completions)
+        return [1.0] * len(prompts)
+
+    assert ppo_scores(record, tokenizer, "yes it is").tolist() == [1.0] * len(HELD_OUT)
+    assert seen["prompts"] == [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False,
+                                                             add_generation_prompt=True) for q in HELD_OUT]
+    assert seen["completions"] == ["yes it is"] * len(HELD_OUT)
+
+
+@pytest.mark.parametrize("named", ["adapter", "output_dir"])
+def test_ppo_scores_with_the_trained_reward_model(reward_run, tiny_chat_dir, named):
+    from transformers import AutoTokenizer
+
+    from ft_train.stages.ppo import _reward
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_dir)
+    reward = _reward(str(reward_run / "adapter" if named == "adapter" else reward_run))
+    chosen, rejected = ppo_scores(reward, tokenizer, "yes it is"), ppo_scores(reward, tokenizer, "no it is")
+    assert (chosen > rejected).all(), (chosen, rejected)
+
+
+@pytest.mark.parametrize("stage", ["grpo", "rloo", "ppo"])
+def test_online_stages_train_on_a_reward_model_folder(tmp_path, tiny_chat_dir, reward_run, stage):
+    options = {"num_generations": 4} if stage != "ppo" else {}
+    records = run_stage(tmp_path, tiny_chat_dir, stage, PROMPTS, steps=2, logging_steps=1,
+                        rewards=[str(reward_run)], max_completion_length=8, **options)
+    rewards = series(records, "reward")
+    assert len(rewards) == 2 and all(math.isfinite(r) for r in rewards)
+
+
+@pytest.mark.gpu
+def test_ppo_on_a_gpu_moves_the_reward_model_and_the_frozen_reference_there(tmp_path, tiny_chat_dir, reward_run):
+    """The Trainer places only the policy on the GPU; full fine-tuning's frozen reference and a
+    reward-model folder's model must follow it, or the first rollout mixes devices."""
+    config = stage_config(tmp_path, tiny_chat_dir, "ppo", PROMPTS, steps=2, logging_steps=1,
+                          rewards=[str(reward_run)], max_completion_length=8)
+    raw = yaml.safe_load(config.read_text())
+    raw["adapter"] = {"type": "full"}
+    config.write_text(yaml.safe_dump(raw))
+    run_training(config)
+    rewards = series(read_metrics(tmp_path / "out" / "metrics.jsonl"), "reward")
+    assert len(rewards) == 2 and all(math.isfinite(r) for r in rewards)

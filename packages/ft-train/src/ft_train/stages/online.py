@@ -1,6 +1,7 @@
 """grpo and rloo: TRL's online trainers. Prompts come from ft-data (the chat template already
 applied); rewards are Python functions named by import path (``package.module:function``) or
-reward-model folders (a plain model, or an adapter an ft rm run saved).
+reward-model folders (a plain model, an adapter an ft rm run saved, or that run's output folder,
+which is what LLaMA-Factory's ``reward_model`` names).
 
 A reward function takes ``(prompts, completions, **kwargs)`` and returns one float per completion
 (TRL's contract); ``ft_train.rewards`` has a few.
@@ -35,15 +36,27 @@ def check_rewards(rewards: list[str]) -> None:
         raise FtError("rewards: name at least one reward (an import path package.module:function, "
                       "or a reward-model folder)")
     for spec in rewards:
-        if not Path(spec).expanduser().is_dir():
+        if Path(spec).expanduser().is_dir():
+            reward_folder(Path(spec).expanduser())
+        else:
             load_reward(spec)
+
+
+def reward_folder(folder: Path) -> Path:
+    """The folder holding the reward model's weights: ``folder`` itself, or the ``adapter``/``model``
+    folder an ft run wrote into its output folder."""
+    for candidate in (folder, folder / "adapter", folder / "model"):
+        if (candidate / "adapter_config.json").is_file() or (candidate / "config.json").is_file():
+            return candidate
+    raise FtError(f"rewards: {folder} holds no reward model: expected a model folder (config.json), an adapter "
+                  "(adapter_config.json), or the output folder of an ft rm run (with adapter/ or model/ in it)")
 
 
 def load_reward(spec: str):
     """A reward function from ``package.module:function``, or a reward model from a folder."""
     folder = Path(spec).expanduser()
     if folder.is_dir():
-        return _reward_model(folder)
+        return _reward_model(reward_folder(folder))
     module_name, _, name = spec.replace(":", ".").rpartition(".")
     try:
         module = importlib.import_module(module_name)

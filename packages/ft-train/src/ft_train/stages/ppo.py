@@ -96,8 +96,10 @@ class PromptCollator:
 class PPOTrainer(Trainer):
     def __init__(self, *args, rewards, reference=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.rewards = rewards
-        self.frozen_reference = reference  # full fine-tuning only
+        # the Trainer places only the policy: reward models and the frozen reference go where it went
+        device = self.args.device
+        self.rewards = [r.to(device) if isinstance(r, nn.Module) else r for r in rewards]
+        self.frozen_reference = reference.to(device) if reference is not None else None  # full fine-tuning only
         self._logged: dict[str, list[float]] = defaultdict(list)
 
     # -- one PPO iteration per training step ---------------------------------------------------
@@ -139,7 +141,7 @@ class PPOTrainer(Trainer):
         mask = (~after_eos).float()
         attention = torch.cat([prompt_mask, mask.long()], 1)
         return {"sequences": sequences, "attention_mask": attention, "start": start, "completion": completion,
-                "mask": mask, "prompts": prompts}
+                "mask": mask, "prompts": prompts, "prompt_mask": prompt_mask}
 
     def _reference_logps(self, unwrapped, rollout) -> torch.Tensor:
         with unwrapped.reference():
@@ -155,7 +157,7 @@ class PPOTrainer(Trainer):
         logits, values = model(rollout["sequences"], rollout["attention_mask"])
         logps, values = self._completion(logits, rollout), values[:, start - 1:-1] * mask
         ref_logps = self._reference_logps(unwrapped, rollout)
-        scores = self._scores(rollout["prompts"], completion, mask)
+        scores = self._scores(rollout["prompts"], completion, mask, rollout["prompt_mask"])
         rewards, kl = penalised_rewards(scores, logps, ref_logps, mask, self.args.kl_coef)
         advantages, returns = gae(rewards, values, mask, self.args.gamma, self.args.lam)
         self._note(reward=scores.mean(), kl=(kl.sum(1)).mean(), **{"completions/mean_length": mask.sum(1).mean()})
@@ -174,7 +176,7 @@ class PPOTrainer(Trainer):
             logps = self._completion(unwrapped.policy(input_ids=rollout["sequences"],
                                                       attention_mask=rollout["attention_mask"]).logits, rollout)
             kl = (logps - self._reference_logps(unwrapped, rollout)).sum(1)
-            scores = self._scores(rollout["prompts"], rollout["completion"], rollout["mask"])
+            scores = self._scores(rollout["prompts"], rollout["completion"], rollout["mask"], rollout["prompt_mask"])
             rows = torch.stack([scores, kl, rollout["mask"].sum(1)], 1)
             rows = self.accelerator.gather_for_metrics(rows)
             totals += rows.sum(0)
@@ -190,20 +192,22 @@ class PPOTrainer(Trainer):
         start = rollout["start"]
         return token_logps(logits[:, start - 1:-1], rollout["completion"]) * rollout["mask"]
 
-    def _scores(self, prompts, completion, mask) -> torch.Tensor:
+    def _scores(self, prompts, completion, mask, prompt_mask) -> torch.Tensor:
+        """One score per completion, summed over the rewards. Prompts keep their chat-template markers
+        (as grpo's and rloo's prompts do, and as an rm run's rows had them); completions are the text."""
         tok = self.processing_class
         texts = tok.batch_decode(completion.masked_fill(mask == 0, tok.pad_token_id), skip_special_tokens=True)
-        prompt_texts = tok.batch_decode(prompts, skip_special_tokens=True)
+        prompt_texts = tok.batch_decode([row[m.bool()] for row, m in zip(prompts, prompt_mask, strict=True)])
         ids = [row[: int(m.sum())].tolist() for row, m in zip(completion, mask, strict=True)]
         total = torch.zeros(len(texts), device=completion.device)
         for reward in self.rewards:
-            if callable(reward):
-                got = reward(prompts=prompt_texts, completions=texts, completion_ids=ids)
-                total += torch.tensor([0.0 if v is None else float(v) for v in got], device=total.device)
-            else:  # a reward model: one score per prompt + completion
+            if isinstance(reward, nn.Module):  # a reward model (callable too): one score per prompt + completion
                 batch = tok([p + c for p, c in zip(prompt_texts, texts, strict=True)], return_tensors="pt",
                             padding=True).to(total.device)
                 total += reward(**batch).logits[:, 0].float()
+            else:
+                got = reward(prompts=prompt_texts, completions=texts, completion_ids=ids)
+                total += torch.tensor([0.0 if v is None else float(v) for v in got], device=total.device)
         return total
 
     # -- logging, saving and resuming the value head with the adapter -------------------------------
