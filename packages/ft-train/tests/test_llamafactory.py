@@ -2,10 +2,13 @@
 
 import json
 import logging
+import math
+from pathlib import Path
 
 import pytest
 import yaml
 
+from ft_core import FtError
 from ft_train import run_training
 from ft_train.llamafactory import convert
 from ft_train.metrics import read_metrics
@@ -94,3 +97,126 @@ def test_preference_losses_map_to_stages(lf_dir):
     simpo = convert({**base, "pref_loss": "simpo", "simpo_gamma": 1.0}, None, check_data=False).config["train"]
     assert simpo == {"stage": "dpo", "output_dir": "o", "loss_type": "simpo", "simpo_gamma": 1.0, "beta": 0.2}
     assert "loss_type" not in convert(base, None, check_data=False).config["train"]
+
+
+LF_KEYS = json.loads((Path(__file__).parent / "llamafactory_0.9.5_keys.json").read_text())["keys"]
+BASE = {"model_name_or_path": "m", "dataset": "d", "output_dir": "o"}
+
+
+def test_every_llamafactory_key_is_mapped_passed_on_or_left_out_with_its_reason():
+    """Each of LLaMA-Factory 0.9.5's own keys, set at once (strings where a path or name is read)."""
+    values = {"dataset_dir": "data", "eval_dataset": "e", "default_system": "s", "template": "qwen",
+              "freeze_trainable_modules": "mlp", "lora_target": "all", "flash_attn": "auto", "pref_loss": "sigmoid",
+              "finetuning_type": "lora", "stage": "sft", "reward_model_type": "lora", "rope_scaling": None}
+    lf = {**{k: 1 for k in LF_KEYS}, **BASE, **values}
+    converted = convert(lf, None, check_data=False)
+    assert not [line for line in converted.ignored if "not a LLaMA-Factory" in line]
+    named = {line.split(" ")[0] for line in converted.ignored}
+    # what an sft run left out, each for a reason of its own
+    assert {"use_galore", "image_max_pixels", "export_dir", "ppo_target", "top_p", "max_new_tokens",
+            "freeze_trainable_modules", "reward_model", "adapter_name_or_path"} <= named
+    assert "use_galore (an optimizer ft does not carry over: choose one with optim)" in converted.ignored
+    assert "max_new_tokens (a sampling setting: ppo's only)" in converted.ignored
+
+
+def test_a_key_llamafactory_does_not_know_is_named_with_the_closest_it_does():
+    converted = convert({**BASE, "lora_rnak": 8, "learning_rat": 1e-4}, None, check_data=False)
+    assert converted.ignored == ["lora_rnak (not a LLaMA-Factory 0.9.5 or TrainingArguments key; did you mean lora_rank?)",
+                                 "learning_rat (not a LLaMA-Factory 0.9.5 or TrainingArguments key; did you mean "
+                                 "learning_rate?)"]
+
+
+def test_transformers_training_arguments_pass_through_to_train():
+    lf = {**BASE, "neftune_noise_alpha": 5, "save_only_model": True, "eval_on_start": True, "optim": "adamw_torch",
+          "enable_liger_kernel": True, "use_dft_loss": True, "model_revision": "v2", "do_train": True}
+    converted = convert(lf, None, check_data=False)
+    train = converted.config["train"]
+    assert train == {"stage": "sft", "output_dir": "o", "neftune_noise_alpha": 5, "save_only_model": True,
+                     "eval_on_start": True, "optim": "adamw_torch", "use_liger_kernel": True, "loss_type": "dft"}
+    assert converted.config["model"] == {"source": "m", "revision": "v2"}
+    assert converted.ignored == ["do_train (ft always trains)"]
+
+
+def test_dpo_terms_llamafactory_adds_map_to_trl_losses():
+    dpo = {**BASE, "stage": "dpo", "pref_ftx": 0.5, "dpo_label_smoothing": 0.1, "ld_alpha": 0.3}
+    train = convert(dpo, None, check_data=False).config["train"]
+    assert train["loss_type"] == ["sigmoid", "sft"] and train["loss_weights"] == [1.0, 0.5]
+    assert train["label_smoothing"] == 0.1 and train["ld_alpha"] == 0.3
+    simpo = convert({**dpo, "pref_loss": "simpo"}, None, check_data=False)
+    assert simpo.config["train"]["loss_type"] == "simpo" and "label_smoothing" not in simpo.config["train"]
+    assert [line.split(" ")[0] for line in simpo.ignored] == ["pref_ftx", "dpo_label_smoothing", "ld_alpha"]
+
+
+LF_PPO = """
+model_name_or_path: {model}
+reward_model: {reward}
+stage: ppo
+do_train: true
+finetuning_type: lora
+lora_rank: 8
+lora_target: all
+dataset: my_alpaca
+dataset_dir: {data}
+template: qwen
+cutoff_len: 64
+max_samples: 8
+output_dir: {out}
+logging_steps: 1
+max_steps: 2
+per_device_train_batch_size: 4
+learning_rate: 1.0e-5
+ppo_epochs: 2
+max_new_tokens: 8
+top_k: 0
+top_p: 0.9
+"""
+
+
+def test_a_llamafactory_ppo_yaml_names_its_reward_model_and_sampling(lf_dir):
+    lf = yaml.safe_load(LF_PPO.format(model="m", reward="saves/rm", data=lf_dir / "data", out="o"))
+    converted = convert(lf, None, check_data=False)
+    train = converted.config["train"]
+    assert train["rewards"] == ["saves/rm"] and train["num_ppo_epochs"] == 2 and train["max_completion_length"] == 8
+    assert [line.split(" ")[0] for line in converted.ignored] == ["do_train", "top_k", "top_p"]
+    adapters = convert({**lf, "reward_model_adapters": "saves/rm-adapter"}, None, check_data=False)
+    assert adapters.config["train"]["rewards"] == ["saves/rm-adapter"]
+    with pytest.raises(FtError, match="reward_model_type: api .* is not supported by ft"):
+        convert({**lf, "reward_model_type": "api"}, None, check_data=False)
+
+
+LF_RM = """
+model_name_or_path: {model}
+stage: rm
+do_train: true
+finetuning_type: lora
+lora_rank: 8
+dataset: my_pairs
+dataset_dir: {data}
+template: qwen
+cutoff_len: 64
+output_dir: {out}
+logging_steps: 2
+max_steps: 10
+per_device_train_batch_size: 4
+learning_rate: 1.0e-2
+"""
+
+
+@pytest.mark.slow
+def test_llamafactory_rm_then_ppo_yamls_run_unchanged(lf_dir, tiny_chat_dir):
+    """LLaMA-Factory's pipeline: an rm YAML, then a ppo YAML whose reward_model is the rm's output_dir."""
+    pairs = [{"instruction": f"Is {i} a number?", "chosen": "yes it is", "rejected": "no it is"} for i in range(32)]
+    (lf_dir / "data" / "pairs.json").write_text(json.dumps(pairs))
+    info = json.loads((lf_dir / "data" / "dataset_info.json").read_text())
+    info["my_pairs"] = {"file_name": "pairs.json", "ranking": True,
+                        "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
+    (lf_dir / "data" / "dataset_info.json").write_text(json.dumps(info))
+    rm_yaml, ppo_yaml = lf_dir / "rm.yaml", lf_dir / "ppo.yaml"
+    rm_yaml.write_text(LF_RM.format(model=tiny_chat_dir, data="data", out=lf_dir / "saves" / "rm"))
+    ppo_yaml.write_text(LF_PPO.format(model=tiny_chat_dir, reward=lf_dir / "saves" / "rm", data="data",
+                                      out=lf_dir / "saves" / "ppo"))
+    rm = read_metrics(run_training(rm_yaml).metrics_file)
+    assert [r["accuracy"] for r in rm if "accuracy" in r][-1] == 1.0
+    ppo = read_metrics(run_training(ppo_yaml).metrics_file)
+    rewards = [r["reward"] for r in ppo if "reward" in r]
+    assert len(rewards) == 2 and all(math.isfinite(r) for r in rewards)

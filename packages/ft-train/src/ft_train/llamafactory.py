@@ -1,8 +1,10 @@
 """LLaMA-Factory training YAMLs, run unchanged: their flat keys mapped onto ft's sections.
 
-Every key is either mapped, or named in the ``ignored`` list with the reason (ft always trains,
-always plots, resumes on its own, ...). Datasets come from ``dataset_dir/dataset_info.json``, as
-LLaMA-Factory reads them (``dataset_dir`` relative to the working directory, then to the file).
+Every key is either mapped, passed through to ``train:`` (transformers' TrainingArguments keys), or
+named in the ``ignored`` list with the reason (ft always trains, always plots, resumes on its own;
+``llamafactory_keys.py`` holds the reasons); a key LLaMA-Factory does not know either is named with
+the closest one it does. Datasets come from ``dataset_dir/dataset_info.json``, as LLaMA-Factory
+reads them (``dataset_dir`` relative to the working directory, then to the file).
 
 Example:
     >>> lf = {"model_name_or_path": "m", "stage": "sft", "finetuning_type": "lora", "lora_rank": 8,
@@ -20,35 +22,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ft_core import FtError
+from ft_core import FtError, closest
+from ft_train.llamafactory_keys import LF_VERSION, REASONS, reason
 
 # LLaMA-Factory template -> ft-data's named template, or None: the tokenizer's own chat template
 # (what LLaMA-Factory's model-specific templates reproduce for instruct models)
 TEMPLATES = {"chatml": "chatml", "chatml_de": "chatml", "llama3": "llama3", "alpaca": "alpaca", "empty": "plain"}
 ATTENTION = {"auto": "auto", "fa2": "flash_attention_2", "sdpa": "sdpa", "disabled": "eager", "eager": "eager"}
-TRAIN_KEYS = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
-              "learning_rate", "num_train_epochs", "max_steps", "lr_scheduler_type", "warmup_steps", "bf16", "fp16",
-              "logging_steps", "save_steps", "save_strategy", "save_total_limit", "seed", "report_to", "weight_decay",
-              "max_grad_norm", "eval_strategy", "eval_steps", "optim", "adam_beta1", "adam_beta2", "adam_epsilon",
-              "deepspeed", "ddp_timeout", "run_name", "dataloader_num_workers", "lr_scheduler_kwargs",
-              "gradient_checkpointing")
 ADAPTER_KEYS = {"lora_rank": "r", "lora_alpha": "alpha", "lora_dropout": "dropout", "use_dora": "use_dora",
                 "use_rslora": "use_rslora", "pissa_iter": "pissa_niter", "loraplus_lr_ratio": "loraplus_ratio",
                 "freeze_trainable_layers": "trainable_layers"}
 DATA_KEYS = {"cutoff_len": "cutoff_len", "val_size": "val_size", "preprocessing_num_workers": "num_proc",
              "default_system": "default_system"}
-IGNORED = {"do_train": "ft always trains", "do_eval": "give data.eval or val_size", "do_predict": "not a training step",
+IGNORED = {"do_train": "ft always trains", "do_eval": "give data.eval or val_size",
            "plot_loss": "loss.png is always drawn", "overwrite_cache": "ft's cache is keyed by content",
            "overwrite_output_dir": "reruns resume; use ft train --restart",
            "resume_from_checkpoint": "ft resumes from the last complete checkpoint",
            "tokenized_path": "ft caches by content", "dataloader_pin_memory": "set from the hardware",
-           "logging_dir": "gone from transformers 5", "ddp_find_unused_parameters": "not needed"}
+           "logging_dir": "gone from transformers 5", "ddp_find_unused_parameters": "not needed",
+           "do_predict": "not a training step"}
 # keys read by the functions below (beyond the one-to-one tables)
 MAPPED = {"stage", "flash_attn", "template", "finetuning_type", "lora_target", "dataset", "dataset_dir", "eval_dataset",
           "max_samples", "packing", "neat_packing", "mask_history", "output_dir", "model_name_or_path",
           "trust_remote_code", "quantization_bit", "quantization_type", "double_quantization", "rope_scaling",
           "pref_beta", "pref_loss", "simpo_gamma", "pissa_init", "kto_chosen_weight", "kto_rejected_weight",
-          "freeze_extra_modules", "warmup_ratio", "disable_gradient_checkpointing", "train_on_prompt"}
+          "freeze_extra_modules", "warmup_ratio", "disable_gradient_checkpointing", "train_on_prompt",
+          "reward_model", "reward_model_adapters", "reward_model_type", "ppo_epochs", "max_new_tokens", "temperature",
+          "enable_liger_kernel", "model_revision", "pref_ftx", "dpo_label_smoothing", "ld_alpha", "use_dft_loss",
+          "freeze_trainable_modules"}
+# ppo's sampling keys: LLaMA-Factory's names -> ft's ppo train: keys
+PPO_KEYS = {"ppo_epochs": "num_ppo_epochs", "max_new_tokens": "max_completion_length", "temperature": "temperature"}
+# dpo keys that go to TRL's DPOConfig (not to ft's own reference-free losses)
+TRL_DPO_KEYS = {"dpo_label_smoothing": "label_smoothing", "ld_alpha": "ld_alpha"}
 
 
 @dataclass
@@ -66,6 +71,8 @@ def _model(lf: dict) -> dict:
     model: dict[str, Any] = {"source": lf["model_name_or_path"]}
     if lf.get("trust_remote_code"):
         model["trust_remote_code"] = True
+    if lf.get("model_revision") not in (None, "main"):
+        model["revision"] = lf["model_revision"]
     if "flash_attn" in lf:
         model["attention"] = ATTENTION.get(str(lf["flash_attn"]), "auto")
     if lf.get("quantization_bit"):
@@ -76,7 +83,7 @@ def _model(lf: dict) -> dict:
     return model
 
 
-def _adapter(lf: dict) -> dict:
+def _adapter(lf: dict, ignored: list[str]) -> dict:
     kind = lf.get("finetuning_type", "lora")
     adapter: dict[str, Any] = {"type": kind}
     adapter.update({ours: lf[theirs] for theirs, ours in ADAPTER_KEYS.items() if theirs in lf})
@@ -90,6 +97,8 @@ def _adapter(lf: dict) -> dict:
         adapter["init"] = "pissa"
     if lf.get("freeze_extra_modules"):
         adapter["trainable_modules"] = [m.strip() for m in str(lf["freeze_extra_modules"]).split(",")]
+    if str(lf.get("freeze_trainable_modules", "all")) != "all":
+        ignored.append("freeze_trainable_modules (freeze tuning trains its layers whole)")
     return adapter
 
 
@@ -123,36 +132,101 @@ def _data(lf: dict, path: Path | None, check: bool) -> dict:
     return data
 
 
-def _train(lf: dict) -> dict:
+def _trainer_keys() -> set[str]:
+    """The keys that pass through to ``train:``: TrainingArguments' (read from the copy of TRL's
+    SFTConfig fields a run keeps; TRL itself where none is kept)."""
+    from ft_train.config import _trainer_fields
+
+    return set(_trainer_fields())
+
+
+def _train(lf: dict, passed: set[str], ignored: list[str]) -> dict:
     stage = lf.get("stage", "sft")
     train: dict[str, Any] = {"stage": stage, "output_dir": lf.get("output_dir", "saves/ft")}
-    train.update({k: lf[k] for k in TRAIN_KEYS if k in lf})
+    train.update({k: lf[k] for k in lf if k in passed})
     if "warmup_ratio" in lf and "warmup_steps" not in lf:
         train["warmup_steps"] = lf["warmup_ratio"]  # transformers 5 takes a fraction there
     if lf.get("disable_gradient_checkpointing"):
         train["gradient_checkpointing"] = False
+    if lf.get("enable_liger_kernel"):
+        train["use_liger_kernel"] = True
     if stage == "dpo":
-        loss = lf.get("pref_loss", "sigmoid")
-        if loss == "orpo":
-            train["stage"] = "orpo"
-        elif loss != "sigmoid":
-            train["loss_type"] = loss
-        if loss == "simpo":
-            train["simpo_gamma"] = lf.get("simpo_gamma", 0.5)
+        _preference_loss(lf, train, ignored)
     if "pref_beta" in lf and train["stage"] in ("dpo", "orpo", "kto"):
         train["beta"] = lf["pref_beta"]
     if stage == "kto":
         train.update({k: lf[t] for t, k in (("kto_chosen_weight", "desirable_weight"),
                                             ("kto_rejected_weight", "undesirable_weight")) if t in lf})
+    if stage == "ppo":
+        train.update(_ppo(lf))
+    else:
+        ignored += [f"{k} (a sampling setting: ppo's only)" for k in PPO_KEYS if k in lf]
+        ignored += [f"{k} (ppo's only)" for k in ("reward_model", "reward_model_adapters") if lf.get(k)]
+    if lf.get("use_dft_loss"):
+        if stage == "sft":
+            train["loss_type"] = "dft"
+        else:
+            ignored.append("use_dft_loss (an sft loss)")
     return train
+
+
+def _preference_loss(lf: dict, train: dict, ignored: list[str]) -> None:
+    """pref_loss and the terms LLaMA-Factory adds to it, for TRL's DPOTrainer or ft's own losses."""
+    loss = lf.get("pref_loss", "sigmoid")
+    if loss == "orpo":
+        train["stage"] = "orpo"
+    elif loss != "sigmoid":
+        train["loss_type"] = loss
+    if loss == "simpo":
+        train["simpo_gamma"] = lf.get("simpo_gamma", 0.5)
+    trl = loss not in ("orpo", "simpo")  # those two are ft's own losses
+    if lf.get("pref_ftx"):
+        if trl:  # TRL's sft term: the chosen answers' NLL per token (LLaMA-Factory's: per answer, then averaged)
+            train["loss_type"], train["loss_weights"] = [loss, "sft"], [1.0, float(lf["pref_ftx"])]
+        else:
+            ignored.append(f"pref_ftx ({loss} has no added sft term here; orpo's NLL is part of its loss)")
+    for theirs, ours in TRL_DPO_KEYS.items():
+        if lf.get(theirs):
+            if trl:
+                train[ours] = lf[theirs]
+            else:
+                ignored.append(f"{theirs} (TRL's DPO losses only, not {loss})")
+
+
+def _ppo(lf: dict) -> dict:
+    """ppo's train: keys: the reward model (a folder an rm run wrote: LLaMA-Factory's reward_model, or
+    its adapter in reward_model_adapters) and the sampling settings."""
+    if lf.get("reward_model_type") == "api":
+        raise FtError("reward_model_type: api (a reward server) is not supported by ft: give the reward model's "
+                      "folder, or use ft's own config with a reward function (train.rewards: [package.module:function])")
+    train = {ours: lf[theirs] for theirs, ours in PPO_KEYS.items() if theirs in lf}
+    folder = lf.get("reward_model_adapters") or lf.get("reward_model")
+    if folder:
+        train["rewards"] = [str(folder)]
+    return train
+
+
+def _left_out(lf: dict, handled: set[str], trainer_keys: set[str]) -> list[str]:
+    """"key (why)" for each key neither mapped nor passed through."""
+    lines = []
+    for key in lf:
+        if key in handled or key in trainer_keys:
+            continue
+        why = IGNORED.get(key) or reason(key)
+        if why is None:
+            near = closest(key, sorted(handled | trainer_keys | set(IGNORED) | set(REASONS)))
+            why = f"not a LLaMA-Factory {LF_VERSION} or TrainingArguments key" + (f"; did you mean {near}?" if near else "")
+        lines.append(f"{key} ({why})")
+    return lines
 
 
 def convert(lf: dict, path: Path | None, *, check_data: bool = True) -> Converted:
     """The ft run config for LLaMA-Factory YAML ``lf`` (read from ``path``), and what was left out."""
-    config = {"model": _model(lf), "data": _data(lf, path, check_data), "adapter": _adapter(lf), "train": _train(lf)}
-    known = MAPPED | set(TRAIN_KEYS) | set(ADAPTER_KEYS) | set(DATA_KEYS)
-    ignored = [f"{k} ({IGNORED[k] if k in IGNORED else 'not a LLaMA-Factory key ft knows'})" for k in lf
-               if k not in known]
+    handled = MAPPED | set(ADAPTER_KEYS) | set(DATA_KEYS)
+    trainer_keys = _trainer_keys() - set(IGNORED) - {k for k in lf if reason(k)} - handled
+    ignored = _left_out(lf, handled, trainer_keys)
+    config = {"model": _model(lf), "data": _data(lf, path, check_data), "adapter": _adapter(lf, ignored),
+              "train": _train(lf, trainer_keys, ignored)}
     if lf.get("template") and lf["template"] not in TEMPLATES:
         config["data"]["template"] = None
     if lf.get("train_on_prompt"):
