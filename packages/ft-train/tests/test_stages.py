@@ -165,6 +165,8 @@ def test_rewards_are_named_when_they_cannot_load(tmp_path, tiny_chat_dir):
         run_stage(tmp_path, tiny_chat_dir, "grpo", PROMPTS, num_generations=4, rewards=["ft_train.rewards:brevty"])
     with pytest.raises(FtError, match="cannot import 'no_such_module'"):
         run_stage(tmp_path, tiny_chat_dir, "grpo", PROMPTS, num_generations=4, rewards=["no_such_module:f"])
+    with pytest.raises(FtError, match=r"rewards: no folder saves/rm \(a relative path is taken from the working directory"):
+        run_stage(tmp_path, tiny_chat_dir, "ppo", PROMPTS, rewards=["saves/rm"])
 
 
 KILLED_AFTER_SAVE = """

@@ -57,6 +57,8 @@ def load_reward(spec: str):
     folder = Path(spec).expanduser()
     if folder.is_dir():
         return _reward_model(reward_folder(folder))
+    if "/" in spec or "\\" in spec or spec.startswith(("~", ".")):  # a path, not package.module:function
+        raise FtError(f"rewards: no folder {folder} (a relative path is taken from the working directory, {Path.cwd()})")
     module_name, _, name = spec.replace(":", ".").rpartition(".")
     try:
         module = importlib.import_module(module_name)
