@@ -113,7 +113,7 @@ def test_every_llamafactory_key_is_mapped_passed_on_or_left_out_with_its_reason(
     assert not [line for line in converted.ignored if "not a LLaMA-Factory" in line]
     named = {line.split(" ")[0] for line in converted.ignored}
     # what an sft run left out, each for a reason of its own
-    assert {"use_galore", "image_max_pixels", "export_dir", "ppo_target", "top_p", "max_new_tokens",
+    assert {"use_galore", "image_max_pixels", "export_dir", "ppo_target", "num_beams", "top_p", "max_new_tokens",
             "freeze_trainable_modules", "reward_model", "adapter_name_or_path"} <= named
     assert "use_galore (an optimizer ft does not carry over: choose one with optim)" in converted.ignored
     assert "max_new_tokens (a sampling setting: ppo's only)" in converted.ignored
@@ -177,7 +177,8 @@ def test_a_llamafactory_ppo_yaml_names_its_reward_model_and_sampling(lf_dir):
     converted = convert(lf, None, check_data=False)
     train = converted.config["train"]
     assert train["rewards"] == ["saves/rm"] and train["num_ppo_epochs"] == 2 and train["max_completion_length"] == 8
-    assert [line.split(" ")[0] for line in converted.ignored] == ["do_train", "top_k", "top_p"]
+    assert train["top_k"] == 0 and train["top_p"] == 0.9
+    assert [line.split(" ")[0] for line in converted.ignored] == ["do_train"]
     adapters = convert({**lf, "reward_model_adapters": "saves/rm-adapter"}, None, check_data=False)
     assert adapters.config["train"]["rewards"] == ["saves/rm-adapter"]
     with pytest.raises(FtError, match="reward_model_type: api .* is not supported by ft"):

@@ -392,3 +392,27 @@ def test_ppo_on_a_gpu_moves_the_reward_model_and_the_frozen_reference_there(tmp_
     run_training(config)
     rewards = series(read_metrics(tmp_path / "out" / "metrics.jsonl"), "reward")
     assert len(rewards) == 2 and all(math.isfinite(r) for r in rewards)
+
+
+@pytest.mark.parametrize("top", [{"top_k": 1}, {"top_p": 1e-6}], ids=["top_k", "top_p"])
+def test_ppo_samples_within_top_k_and_top_p(tiny_chat_dir, top):
+    """top_k 1 (or a top_p that keeps one token) samples the greedy completion; without them the
+    samples differ from it (LLaMA-Factory's ppo YAMLs carry top_p: 0.9)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ft_train.stages.ppo import PolicyWithValue, PPOConfig, PPOTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_dir)
+    policy = PolicyWithValue(AutoModelForCausalLM.from_pretrained(tiny_chat_dir))
+    prompts = tokenizer([f"Tell me something {i}" for i in range(4)], return_tensors="pt")
+
+    def sample(greedy=False, **options):
+        args = PPOConfig(output_dir="unused", rewards=["ft_train.rewards:brevity"], max_completion_length=8, **options)
+        loop = types.SimpleNamespace(args=args, processing_class=tokenizer)
+        torch.manual_seed(0)
+        return PPOTrainer._sample(loop, policy, dict(prompts), greedy=greedy)["completion"]
+
+    greedy = sample(greedy=True)
+    assert torch.equal(sample(**top), greedy)
+    assert not torch.equal(sample(), greedy)

@@ -49,9 +49,10 @@ MAPPED = {"stage", "flash_attn", "template", "finetuning_type", "lora_target", "
           "freeze_extra_modules", "warmup_ratio", "disable_gradient_checkpointing", "train_on_prompt",
           "reward_model", "reward_model_adapters", "reward_model_type", "ppo_epochs", "max_new_tokens", "temperature",
           "enable_liger_kernel", "model_revision", "pref_ftx", "dpo_label_smoothing", "ld_alpha", "use_dft_loss",
-          "freeze_trainable_modules"}
+          "freeze_trainable_modules", "top_k", "top_p"}
 # ppo's sampling keys: LLaMA-Factory's names -> ft's ppo train: keys
-PPO_KEYS = {"ppo_epochs": "num_ppo_epochs", "max_new_tokens": "max_completion_length", "temperature": "temperature"}
+PPO_KEYS = {"ppo_epochs": "num_ppo_epochs", "max_new_tokens": "max_completion_length", "temperature": "temperature",
+            "top_k": "top_k", "top_p": "top_p"}
 # dpo keys that go to TRL's DPOConfig (not to ft's own reference-free losses)
 TRL_DPO_KEYS = {"dpo_label_smoothing": "label_smoothing", "ld_alpha": "ld_alpha"}
 

@@ -16,7 +16,7 @@ _OPTIMIZER = "an optimizer ft does not carry over: choose one with optim"
 _INFERENCE = "an inference setting, not a training one"
 _MULTIMODAL = "ft trains text models"
 _TOKENS = "ft trains with the tokenizer as it is"
-_PPO_SAMPLING = "ft's ppo samples the whole distribution at train.temperature"
+_PPO_SAMPLING = "ft's ppo samples with temperature, top_k and top_p only"
 
 # groups of keys by their prefix
 PREFIXES = {
@@ -77,7 +77,7 @@ REASONS = {
     "compute_accuracy": "rm and preference stages always report accuracy", "disable_shuffling": "not carried over",
     "early_stopping_steps": "not carried over", "include_effective_tokens_per_second": "metrics.jsonl counts the tokens",
     # generation (LLaMA-Factory samples with them in ppo)
-    "do_sample": _PPO_SAMPLING, "top_p": _PPO_SAMPLING, "top_k": _PPO_SAMPLING, "num_beams": _PPO_SAMPLING,
+    "do_sample": _PPO_SAMPLING, "num_beams": _PPO_SAMPLING,
     "repetition_penalty": _PPO_SAMPLING, "length_penalty": _PPO_SAMPLING, "skip_special_tokens": _PPO_SAMPLING,
     "max_length": "max_new_tokens sets ppo's completion length",
     # training

@@ -37,6 +37,8 @@ class PPOConfig(TrainingArguments):
     rewards: list[str] = field(default_factory=list, metadata={"help": "import paths or reward-model folders"})
     max_completion_length: int = field(default=32, metadata={"help": "tokens sampled per prompt"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
+    top_k: int = field(default=0, metadata={"help": "sample among the k likeliest tokens (0: all)"})
+    top_p: float = field(default=1.0, metadata={"help": "sample within this much probability (1: all)"})
     num_ppo_epochs: int = field(default=2, metadata={"help": "updates per batch of samples"})
     kl_coef: float = field(default=0.05, metadata={"help": "weight of the KL penalty to the reference"})
     cliprange: float = field(default=0.2, metadata={"help": "policy ratio clip"})
@@ -129,7 +131,7 @@ class PPOTrainer(Trainer):
         was_training = unwrapped.training
         unwrapped.eval()
         sampling = {"do_sample": False} if greedy else \
-            {"do_sample": True, "temperature": self.args.temperature, "top_k": 0, "top_p": 1.0}
+            {"do_sample": True, "temperature": self.args.temperature, "top_k": self.args.top_k, "top_p": self.args.top_p}
         sequences = unwrapped.policy.generate(
             input_ids=prompts, attention_mask=prompt_mask, max_new_tokens=self.args.max_completion_length,
             use_cache=True, pad_token_id=self.processing_class.pad_token_id, **sampling)
