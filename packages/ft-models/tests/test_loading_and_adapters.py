@@ -51,6 +51,40 @@ def test_lora_trains_only_adapter_weights_and_round_trips(tiny_llama_dir, tmp_pa
         torch.testing.assert_close(reloaded(input_ids=ids).logits, peft_model(input_ids=ids).logits)
 
 
+def test_start_from_continues_a_saved_adapter_with_its_own_settings(tiny_llama_dir, tmp_path):
+    from ft_models import AdapterSpec, apply_adapter
+
+    first = add_lora(load_model(str(tiny_llama_dir), dtype="float32"), r=4, alpha=8, dropout=0.0,
+                     target_modules=["q_proj", "v_proj"])
+    with torch.no_grad():
+        for name, p in first.named_parameters():
+            if "lora_B" in name:
+                p.normal_()  # a trained-looking adapter: B is zero when new
+    first.save_pretrained(tmp_path / "adapter")
+    ids = torch.randint(0, 256, (2, 12))
+    # the spec's own r and targets give way to the saved adapter's
+    continued = apply_adapter(load_model(str(tiny_llama_dir), dtype="float32"),
+                              AdapterSpec(r=16, start_from=str(tmp_path / "adapter")))
+    assert continued.peft_config["default"].r == 4
+    assert sorted(continued.peft_config["default"].target_modules) == ["q_proj", "v_proj"]
+    trained = {n for n, p in continued.named_parameters() if p.requires_grad}
+    assert trained and all("lora_" in n for n in trained)
+    with torch.no_grad():
+        torch.testing.assert_close(continued(input_ids=ids).logits, first(input_ids=ids).logits)
+
+
+@pytest.mark.parametrize("spec, message", [
+    (dict(type="full"), "start_from continues a LoRA adapter"),
+    (dict(init="pissa"), "init 'pissa' would start new ones"),
+    (dict(head="score"), "a reward model \\(head score\\) starts a new one"),
+])
+def test_start_from_refuses_what_it_cannot_continue(spec, message):
+    from ft_models import AdapterSpec
+
+    with pytest.raises(FtError, match=message):
+        AdapterSpec(start_from="saves/sft/adapter", **spec)
+
+
 def test_load_adapter_names_a_bad_folder(tiny_llama_dir, tmp_path):
     with pytest.raises(FtError, match="has no adapter_config.json"):
         load_adapter(load_model(str(tiny_llama_dir)), str(tmp_path))

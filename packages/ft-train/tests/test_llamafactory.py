@@ -107,14 +107,15 @@ def test_every_llamafactory_key_is_mapped_passed_on_or_left_out_with_its_reason(
     """Each of LLaMA-Factory 0.9.5's own keys, set at once (strings where a path or name is read)."""
     values = {"dataset_dir": "data", "eval_dataset": "e", "default_system": "s", "template": "qwen",
               "freeze_trainable_modules": "mlp", "lora_target": "all", "flash_attn": "auto", "pref_loss": "sigmoid",
-              "finetuning_type": "lora", "stage": "sft", "reward_model_type": "lora", "rope_scaling": None}
+              "finetuning_type": "lora", "stage": "sft", "reward_model_type": "lora", "rope_scaling": None,
+              "adapter_name_or_path": "saves/sft", "create_new_adapter": False, "pissa_init": False}
     lf = {**{k: 1 for k in LF_KEYS}, **BASE, **values}
     converted = convert(lf, None, check_data=False)
     assert not [line for line in converted.ignored if "not a LLaMA-Factory" in line]
     named = {line.split(" ")[0] for line in converted.ignored}
     # what an sft run left out, each for a reason of its own
     assert {"use_galore", "image_max_pixels", "export_dir", "ppo_target", "num_beams", "top_p", "max_new_tokens",
-            "freeze_trainable_modules", "reward_model", "adapter_name_or_path"} <= named
+            "freeze_trainable_modules", "reward_model"} <= named
     assert "use_galore (an optimizer ft does not carry over: choose one with optim)" in converted.ignored
     assert "max_new_tokens (a sampling setting: ppo's only)" in converted.ignored
 
@@ -145,6 +146,18 @@ def test_dpo_terms_llamafactory_adds_map_to_trl_losses():
     simpo = convert({**dpo, "pref_loss": "simpo"}, None, check_data=False)
     assert simpo.config["train"]["loss_type"] == "simpo" and "label_smoothing" not in simpo.config["train"]
     assert [line.split(" ")[0] for line in simpo.ignored] == ["pref_ftx", "dpo_label_smoothing", "ld_alpha"]
+
+
+def test_adapter_name_or_path_continues_that_adapter():
+    lf = {**BASE, "adapter_name_or_path": "saves/sft", "lora_rank": 8}
+    converted = convert(lf, None, check_data=False)
+    assert converted.config["adapter"]["start_from"] == "saves/sft" and not converted.ignored
+    for extra, message in (({"adapter_name_or_path": "a,b"}, "names 2 adapters; ft continues one"),
+                           ({"create_new_adapter": True}, "create_new_adapter: true trains a new adapter"),
+                           ({"finetuning_type": "full"}, "with finetuning_type full")):
+        with pytest.raises(FtError, match=message) as raised:
+            convert({**lf, **extra}, None, check_data=False)
+        assert "ft export ADAPTER --out DIR" in str(raised.value)
 
 
 LF_PPO = """

@@ -416,3 +416,20 @@ def test_ppo_samples_within_top_k_and_top_p(tiny_chat_dir, top):
     greedy = sample(greedy=True)
     assert torch.equal(sample(**top), greedy)
     assert not torch.equal(sample(), greedy)
+
+
+def test_a_run_continues_an_earlier_runs_adapter(tmp_path, tiny_chat_dir):
+    """adapter.start_from (LLaMA-Factory's adapter_name_or_path): the second run starts where the
+    first one's adapter left the loss, not where a new adapter starts."""
+    first = series(run_stage(tmp_path / "first", tiny_chat_dir, "sft", CHATS, logging_steps=1), "loss")
+    config = stage_config(tmp_path / "second", tiny_chat_dir, "sft", CHATS, logging_steps=1)
+    raw = yaml.safe_load(config.read_text())
+    raw["adapter"] = {"type": "lora", "start_from": str(tmp_path / "first" / "out" / "adapter")}
+    config.write_text(yaml.safe_dump(raw))
+    run_training(config)
+    second = series(read_metrics(tmp_path / "second" / "out" / "metrics.jsonl"), "loss")
+    # the same rows in the same order, so a new adapter would log first[0] again (10.79 here); the
+    # continued one starts below where the first run was halfway (10.58 here)
+    assert second[0] < first[0] - 0.15 and second[0] < first[len(first) // 2], (first, second)
+    saved = json.loads((tmp_path / "second" / "out" / "adapter" / "adapter_config.json").read_text())
+    assert saved["r"] == 8  # the first run's adapter settings, kept

@@ -28,7 +28,9 @@ class AdapterSpec:
       layer but the LM head; or module names), ``use_dora``, ``use_rslora`` (alpha/sqrt(r)),
       ``init`` (``pissa`` starts from the principal singular vectors, with ``pissa_niter`` fast-SVD
       iterations), ``loraplus_ratio`` (B matrices learn that many times faster; see
-      ``adapter_optimizer``).
+      ``adapter_optimizer``). ``start_from``: an adapter folder (an earlier run's
+      ``output_dir/adapter``) to continue training instead of a new LoRA; its own settings (r,
+      alpha, targets) and weights are used, and the ones given here are not.
     - ``freeze``: the last ``trainable_layers`` decoder layers and any parameter whose name contains
       one of ``trainable_modules`` train; the rest is frozen.
     - ``full``: every parameter trains.
@@ -47,6 +49,7 @@ class AdapterSpec:
     trainable_layers: int = 2
     trainable_modules: Sequence[str] = field(default_factory=tuple)
     head: str = "causal"  # score: a reward model, whose new score head trains in full beside the LoRA
+    start_from: str | None = None
 
     def __post_init__(self):
         if self.type not in ADAPTER_TYPES:
@@ -65,6 +68,16 @@ class AdapterSpec:
             raise FtError(f"trainable_layers must be 0 or more, found {self.trainable_layers}")
         if self.head not in HEADS:
             raise FtError(f"head must be one of {', '.join(HEADS)}, found {self.head!r}")
+        if self.start_from is not None:
+            self._check_start_from()
+
+    def _check_start_from(self) -> None:
+        if self.type != "lora":
+            raise FtError(f"start_from continues a LoRA adapter; adapter type {self.type!r} trains the model's own weights")
+        if self.init != "default":
+            raise FtError(f"start_from continues trained weights; init {self.init!r} would start new ones")
+        if self.head != "causal":
+            raise FtError("start_from continues a causal LM adapter; a reward model (head score) starts a new one")
 
 
 def _init_weights(spec: AdapterSpec):
@@ -97,15 +110,13 @@ def apply_adapter(model, spec: AdapterSpec):
         return _freeze(model, spec)
     from peft import LoraConfig, get_peft_model
 
+    if spec.start_from is not None:
+        return load_adapter(_prepared_for_kbit(model), spec.start_from, trainable=True)
     targets = spec.target_modules if isinstance(spec.target_modules, str) else list(spec.target_modules)
     config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=targets,
                         use_dora=spec.use_dora, use_rslora=spec.use_rslora, init_lora_weights=_init_weights(spec),
                         task_type="CAUSAL_LM" if spec.head == "causal" else "SEQ_CLS")
-    if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
-        from peft import prepare_model_for_kbit_training
-
-        # fp32 norms and inputs that carry gradients; checkpointing is prepare_for_training's business
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    model = _prepared_for_kbit(model)
     try:
         return get_peft_model(model, config)
     except ValueError as e:
@@ -114,6 +125,16 @@ def apply_adapter(model, spec: AdapterSpec):
             raise FtError(f"LoRA target_modules {targets} match nothing in {type(model).__name__}; "
                           f"its linear layers are {', '.join(names)}") from None
         raise
+
+
+def _prepared_for_kbit(model):
+    """A 4/8-bit model made ready for an adapter to train on it; any other model as it is."""
+    if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
+        from peft import prepare_model_for_kbit_training
+
+        # fp32 norms and inputs that carry gradients; checkpointing is prepare_for_training's business
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return model
 
 
 def decoder_layers(model):

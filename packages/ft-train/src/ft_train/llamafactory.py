@@ -49,7 +49,7 @@ MAPPED = {"stage", "flash_attn", "template", "finetuning_type", "lora_target", "
           "freeze_extra_modules", "warmup_ratio", "disable_gradient_checkpointing", "train_on_prompt",
           "reward_model", "reward_model_adapters", "reward_model_type", "ppo_epochs", "max_new_tokens", "temperature",
           "enable_liger_kernel", "model_revision", "pref_ftx", "dpo_label_smoothing", "ld_alpha", "use_dft_loss",
-          "freeze_trainable_modules", "top_k", "top_p"}
+          "freeze_trainable_modules", "top_k", "top_p", "adapter_name_or_path", "create_new_adapter"}
 # ppo's sampling keys: LLaMA-Factory's names -> ft's ppo train: keys
 PPO_KEYS = {"ppo_epochs": "num_ppo_epochs", "max_new_tokens": "max_completion_length", "temperature": "temperature",
             "top_k": "top_k", "top_p": "top_p"}
@@ -96,11 +96,29 @@ def _adapter(lf: dict, ignored: list[str]) -> dict:
             adapter["target_modules"] = [t.strip() for t in target.split(",") if t.strip()]
     if lf.get("pissa_init"):
         adapter["init"] = "pissa"
+    if lf.get("adapter_name_or_path"):
+        adapter["start_from"] = _adapter_to_continue(lf)
     if lf.get("freeze_extra_modules"):
         adapter["trainable_modules"] = [m.strip() for m in str(lf["freeze_extra_modules"]).split(",")]
     if str(lf.get("freeze_trainable_modules", "all")) != "all":
         ignored.append("freeze_trainable_modules (freeze tuning trains its layers whole)")
     return adapter
+
+
+def _adapter_to_continue(lf: dict) -> str:
+    """The one adapter LLaMA-Factory's ``adapter_name_or_path`` continues training. Several (it merges
+    all but the last) or ``create_new_adapter`` (it merges them all) train on a base ft would first
+    have to build: said, with how."""
+    names = _names(lf["adapter_name_or_path"])
+    how = "merge them into the base first (ft export ADAPTER --out DIR) and give DIR as model_name_or_path"
+    if lf.get("finetuning_type", "lora") != "lora":
+        raise FtError(f"adapter_name_or_path with finetuning_type {lf['finetuning_type']}: {how}")
+    if lf.get("create_new_adapter"):
+        raise FtError(f"adapter_name_or_path with create_new_adapter: true trains a new adapter on the merged base: {how}")
+    if len(names) > 1:
+        raise FtError(f"adapter_name_or_path names {len(names)} adapters; ft continues one: {how}, "
+                      "and keep the last in adapter_name_or_path")
+    return names[0]
 
 
 def _names(value: Any) -> list[str]:

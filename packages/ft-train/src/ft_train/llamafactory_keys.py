@@ -32,9 +32,7 @@ PREFIXES = {
 
 REASONS = {
     # model
-    "adapter_name_or_path": "ft starts a new adapter on model_name_or_path: merge the earlier one into it first "
-    "(ft export ADAPTER --out DIR) and train on DIR",
-    "adapter_folder": "ft starts a new adapter on model_name_or_path", "create_new_adapter": "ft starts a new adapter",
+    "adapter_folder": "give the adapter's folder in adapter_name_or_path",
     "cache_dir": "ft reads models from a folder, the hub cache or FT_HOME", "low_cpu_mem_usage": "ft loads as it sees fit",
     "use_fast_tokenizer": _TOKENS, "split_special_tokens": _TOKENS, "resize_vocab": _TOKENS, "add_tokens": _TOKENS,
     "add_special_tokens": _TOKENS, "new_special_tokens_config": _TOKENS, "init_special_tokens": _TOKENS,
