@@ -22,7 +22,7 @@ _PPO_SAMPLING = "ft's ppo samples with temperature, top_k and top_p only"
 PREFIXES = {
     "image_": _MULTIMODAL, "video_": _MULTIMODAL, "audio_": _MULTIMODAL, "freeze_vision_": _MULTIMODAL,
     "export_": "exporting is not a training step (ft export)", "vllm_": _INFERENCE, "sglang_": _INFERENCE,
-    "kt_": "KTransformers is not supported", "use_kt": "KTransformers is not supported",
+    "kt_": "KTransformers is not supported",
     "swanlab_": "report_to passes through; SwanLab's own settings do not",
     "galore_": _OPTIMIZER, "apollo_": _OPTIMIZER, "badam_": _OPTIMIZER, "profiler_": "not carried over",
     "ray_": "ft train --nproc, or the launcher's own flags", "fp8": "not carried over",
@@ -38,7 +38,8 @@ REASONS = {
     "add_special_tokens": _TOKENS, "new_special_tokens_config": _TOKENS, "init_special_tokens": _TOKENS,
     "shift_attn": "not supported", "mixture_of_depths": "not supported", "use_llama_pro": "not supported",
     "use_unsloth": "ft's own fast path runs", "use_unsloth_gc": "ft's own fast path runs",
-    "use_v1_kernels": "ft's own kernels run", "use_mca": "not supported", "use_hyper_parallel": "not supported",
+    "use_v1_kernels": "ft's own kernels run", "use_kt": "KTransformers is not supported", "use_mca": "not supported",
+    "use_hyper_parallel": "not supported",
     "hyper_parallel_args": "not supported", "moe_aux_loss_coef": "the model config's own value is used",
     "use_reentrant_gc": "checkpointing is non-reentrant", "upcast_layernorm": "not carried over",
     "upcast_lmhead_output": "ft's loss already works in fp32", "train_from_scratch": "ft trains from the given weights",
