@@ -327,7 +327,8 @@ def reward_run(tmp_path_factory, tiny_chat_dir):
 
 
 def ppo_scores(reward, tokenizer, answer: str):
-    """What ppo's loop scores for each held-out prompt (left-padded, as sampled) followed by ``answer``."""
+    """What ppo's loop scores for each held-out prompt (left-padded, as sampled) followed by
+    ``answer`` and the end-of-sequence token that ended it."""
     import torch
 
     from ft_train.stages.ppo import PPOTrainer
@@ -336,11 +337,33 @@ def ppo_scores(reward, tokenizer, answer: str):
                                              return_dict=False) for q in HELD_OUT]
     width = max(map(len, prompts))
     prompt_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(p)) + list(p) for p in prompts])
-    completion = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    completion = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     completion_ids = torch.tensor([completion] * len(HELD_OUT))
     prompt_mask = (torch.arange(width) >= width - torch.tensor([len(p) for p in prompts])[:, None]).long()
     loop = types.SimpleNamespace(processing_class=tokenizer, rewards=[reward])
     return PPOTrainer._scores(loop, prompt_ids, completion_ids, torch.ones_like(completion_ids), prompt_mask)
+
+
+def test_ppo_hands_a_reward_model_the_tokens_an_rm_run_trained_on(tiny_chat_dir):
+    """prompt + answer + end of turn, token for token as ft-data made the rm's rows (not a decoded
+    and re-tokenized text without the end-of-turn token)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from ft_data import build_dataset
+
+    class Recorder(torch.nn.Module):
+        def forward(self, input_ids, attention_mask):
+            self.rows = [ids[mask.bool()].tolist() for ids, mask in zip(input_ids, attention_mask, strict=True)]
+            return types.SimpleNamespace(logits=torch.zeros(len(input_ids), 1))
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_dir)
+    recorder = Recorder()
+    ppo_scores(recorder, tokenizer, "yes it is")
+    pairs = [{"prompt": [{"role": "user", "content": q}], "chosen": [{"role": "assistant", "content": "yes it is"}],
+              "rejected": [{"role": "assistant", "content": "no"}]} for q in HELD_OUT]
+    rows = build_dataset(tokenizer, [pairs], stage="rm", cutoff_len=256, cache=False).dataset
+    assert recorder.rows == [r["prompt_input_ids"] + r["chosen_input_ids"] for r in rows]
 
 
 def test_ppo_hands_reward_functions_the_templated_prompts_grpo_hands_them(tiny_chat_dir):

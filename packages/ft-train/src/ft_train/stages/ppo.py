@@ -78,6 +78,13 @@ class PolicyWithValue(nn.Module):
         save_file({k: v.contiguous() for k, v in self.value_head.state_dict().items()}, str(Path(folder) / VALUE_HEAD))
 
 
+def reward_model_scores(reward, rows: list[torch.Tensor], pad_token_id: int) -> torch.Tensor:
+    """A reward model's score of each token row, the rows right-padded into one batch."""
+    ids = nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=pad_token_id)
+    attention = nn.utils.rnn.pad_sequence([torch.ones_like(r) for r in rows], batch_first=True)
+    return reward(input_ids=ids, attention_mask=attention).logits[:, 0].float()
+
+
 class PromptCollator:
     """Prompts left-padded, ready to generate from."""
 
@@ -195,20 +202,23 @@ class PPOTrainer(Trainer):
         return token_logps(logits[:, start - 1:-1], rollout["completion"]) * rollout["mask"]
 
     def _scores(self, prompts, completion, mask, prompt_mask) -> torch.Tensor:
-        """One score per completion, summed over the rewards. Prompts keep their chat-template markers
-        (as grpo's and rloo's prompts do, and as an rm run's rows had them); completions are the text."""
+        """One score per completion, summed over the rewards. Reward functions get the prompts with
+        their chat-template markers (as grpo's and rloo's do) and the completions' text; a reward
+        model gets the tokens themselves, the end-of-sequence token that ended a completion
+        included: the sequence an rm run trained on (prompt + answer + end of turn), not a decoded
+        and re-tokenized text."""
         tok = self.processing_class
+        prompt_rows = [row[m.bool()] for row, m in zip(prompts, prompt_mask, strict=True)]
+        completion_rows = [row[: int(m.sum())] for row, m in zip(completion, mask, strict=True)]
         texts = tok.batch_decode(completion.masked_fill(mask == 0, tok.pad_token_id), skip_special_tokens=True)
-        prompt_texts = tok.batch_decode([row[m.bool()] for row, m in zip(prompts, prompt_mask, strict=True)])
-        ids = [row[: int(m.sum())].tolist() for row, m in zip(completion, mask, strict=True)]
+        prompt_texts = tok.batch_decode(prompt_rows)
         total = torch.zeros(len(texts), device=completion.device)
         for reward in self.rewards:
-            if isinstance(reward, nn.Module):  # a reward model (callable too): one score per prompt + completion
-                batch = tok([p + c for p, c in zip(prompt_texts, texts, strict=True)], return_tensors="pt",
-                            padding=True).to(total.device)
-                total += reward(**batch).logits[:, 0].float()
+            if isinstance(reward, nn.Module):  # a reward model (callable too)
+                rows = [torch.cat(pair) for pair in zip(prompt_rows, completion_rows, strict=True)]
+                total += reward_model_scores(reward, rows, tok.pad_token_id)
             else:
-                got = reward(prompts=prompt_texts, completions=texts, completion_ids=ids)
+                got = reward(prompts=prompt_texts, completions=texts, completion_ids=[r.tolist() for r in completion_rows])
                 total += torch.tensor([0.0 if v is None else float(v) for v in got], device=total.device)
         return total
 
