@@ -344,26 +344,41 @@ def ppo_scores(reward, tokenizer, answer: str):
     return PPOTrainer._scores(loop, prompt_ids, completion_ids, torch.ones_like(completion_ids), prompt_mask)
 
 
-def test_ppo_hands_a_reward_model_the_tokens_an_rm_run_trained_on(tiny_chat_dir):
+def test_a_reward_model_scores_the_tokens_an_rm_run_trained_on(tiny_chat_dir):
     """prompt + answer + end of turn, token for token as ft-data made the rm's rows (not a decoded
-    and re-tokenized text without the end-of-turn token)."""
+    and re-tokenized text without the end-of-turn token): in ppo's loop, and called as TRL's grpo
+    and rloo call a reward function (rendered prompts, completion ids ending in end-of-sequence)."""
     import torch
     from transformers import AutoTokenizer
 
     from ft_data import build_dataset
+    from ft_train.stages.online import RewardModel
 
     class Recorder(torch.nn.Module):
+        config = types.SimpleNamespace(_name_or_path="saves/rm")
+
+        def __init__(self):
+            super().__init__()
+            self.placed = torch.nn.Parameter(torch.zeros(1))  # where the rows go
+
         def forward(self, input_ids, attention_mask):
             self.rows = [ids[mask.bool()].tolist() for ids, mask in zip(input_ids, attention_mask, strict=True)]
             return types.SimpleNamespace(logits=torch.zeros(len(input_ids), 1))
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_dir)
-    recorder = Recorder()
-    ppo_scores(recorder, tokenizer, "yes it is")
     pairs = [{"prompt": [{"role": "user", "content": q}], "chosen": [{"role": "assistant", "content": "yes it is"}],
               "rejected": [{"role": "assistant", "content": "no"}]} for q in HELD_OUT]
-    rows = build_dataset(tokenizer, [pairs], stage="rm", cutoff_len=256, cache=False).dataset
-    assert recorder.rows == [r["prompt_input_ids"] + r["chosen_input_ids"] for r in rows]
+    rm_rows = [r["prompt_input_ids"] + r["chosen_input_ids"]
+               for r in build_dataset(tokenizer, [pairs], stage="rm", cutoff_len=256, cache=False).dataset]
+    reward = RewardModel(Recorder(), tokenizer, tokenizer)
+    ppo_scores(reward, tokenizer, "yes it is")
+    assert reward.model.rows == rm_rows
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+               for q in HELD_OUT]
+    answer = tokenizer("yes it is", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    assert reward(prompts=prompts, completions=["yes it is"] * len(HELD_OUT), completion_ids=[answer] * len(HELD_OUT)) \
+        == [0.0] * len(HELD_OUT)
+    assert reward.model.rows == rm_rows and reward.__name__ == "rm"
 
 
 def test_ppo_hands_reward_functions_the_templated_prompts_grpo_hands_them(tiny_chat_dir):
@@ -386,12 +401,31 @@ def test_ppo_hands_reward_functions_the_templated_prompts_grpo_hands_them(tiny_c
 def test_ppo_scores_with_the_trained_reward_model(reward_run, tiny_chat_dir, named):
     from transformers import AutoTokenizer
 
-    from ft_train.stages.ppo import _reward
+    from ft_train.stages.online import rewards_for
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_dir)
-    reward = _reward(str(reward_run / "adapter" if named == "adapter" else reward_run))
+    reward = rewards_for([str(reward_run / "adapter" if named == "adapter" else reward_run)], tokenizer)[0]
     chosen, rejected = ppo_scores(reward, tokenizer, "yes it is"), ppo_scores(reward, tokenizer, "no it is")
     assert (chosen > rejected).all(), (chosen, rejected)
+
+
+def test_a_fully_tuned_reward_model_scores_from_its_model_folder(tmp_path, tiny_chat_dir):
+    """A plain sequence-classification folder (a full-tuning rm run's output_dir/model) loads with
+    its own tokenizer and ranks as it learned."""
+    from transformers import AutoTokenizer
+
+    from ft_train.stages.online import rewards_for
+
+    config = stage_config(tmp_path, tiny_chat_dir, "rm", PAIRS, steps=10, learning_rate=1e-3)
+    raw = yaml.safe_load(config.read_text())
+    raw["adapter"] = {"type": "full"}
+    config.write_text(yaml.safe_dump(raw))
+    run_training(config)
+    assert (tmp_path / "out" / "model" / "config.json").is_file()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_dir)
+    reward = rewards_for([str(tmp_path / "out")], tokenizer)[0]
+    assert reward.same_tokens
+    assert (ppo_scores(reward, tokenizer, "yes it is") > ppo_scores(reward, tokenizer, "no it is")).all()
 
 
 @pytest.mark.parametrize("stage", ["grpo", "rloo", "ppo"])

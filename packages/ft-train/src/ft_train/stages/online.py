@@ -12,6 +12,9 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import torch
+from torch import nn
+
 from ft_core import FtError, did_you_mean
 from ft_train.stages._stage import Stage
 
@@ -53,7 +56,7 @@ def reward_folder(folder: Path) -> Path:
 
 
 def load_reward(spec: str):
-    """A reward function from ``package.module:function``, or a reward model from a folder."""
+    """A reward function from ``package.module:function``, or (model, its tokenizer) from a folder."""
     folder = Path(spec).expanduser()
     if folder.is_dir():
         return _reward_model(reward_folder(folder))
@@ -72,15 +75,70 @@ def load_reward(spec: str):
 
 
 def _reward_model(folder: Path):
-    from ft_models import load_adapter, load_model
-
-    if not (folder / "adapter_config.json").is_file():
-        return str(folder)  # TRL loads a plain sequence-classification folder itself
+    """The model in a reward folder (a plain sequence-classification model, or an rm run's adapter
+    on its base, merged) and its own tokenizer."""
     import json
 
+    from ft_models import load_adapter, load_model, load_tokenizer
+
+    if not (folder / "adapter_config.json").is_file():
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1).eval(), load_tokenizer(str(folder))
     base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
     model = load_adapter(load_model(base, dtype="float32", head="score"), str(folder))
-    return model.merge_and_unload().eval()
+    if (folder / "tokenizer_config.json").is_file():  # an ft run saves the tokenizer with its adapter
+        from transformers import AutoTokenizer
+
+        return model.merge_and_unload().eval(), AutoTokenizer.from_pretrained(folder)
+    return model.merge_and_unload().eval(), load_tokenizer(base)
+
+
+class RewardModel:
+    """A reward model scoring a policy's samples on the rows an rm run trains on: the prompt's
+    tokens, the completion's, and the end-of-sequence token that ended it (an rm row is prompt +
+    answer + end of turn). Where the reward model reads another vocabulary than the policy, the
+    rows go over as text into its own tokenizer. Called as a reward function (TRL's contract:
+    rendered prompts, completion token ids) or, by ppo, with the token rows themselves.
+    """
+
+    def __init__(self, model, tokenizer, policy_tokenizer):
+        self.model, self.tokenizer, self.policy_tokenizer = model, tokenizer, policy_tokenizer
+        self.same_tokens = tokenizer.get_vocab() == policy_tokenizer.get_vocab()
+        self.__name__ = Path(str(model.config._name_or_path or "reward_model")).name  # TRL logs rewards by it
+
+    def to(self, device) -> RewardModel:
+        self.model.to(device)
+        return self
+
+    def __call__(self, prompts, completions, completion_ids, **kwargs) -> list[float]:
+        prompt_ids = self.policy_tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        return self.score_rows([p + list(c) for p, c in zip(prompt_ids, completion_ids, strict=True)]).tolist()
+
+    @torch.no_grad()
+    def score_rows(self, rows: list[list[int]]):
+        """One score per row of the policy's token ids."""
+        if not self.same_tokens:
+            texts = self.policy_tokenizer.batch_decode(rows)
+            rows = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        device = next(self.model.parameters()).device
+        tensors = [torch.tensor(r, dtype=torch.long, device=device) for r in rows]
+        ids = nn.utils.rnn.pad_sequence(tensors, batch_first=True, padding_value=_pad_id(self.tokenizer))
+        attention = nn.utils.rnn.pad_sequence([torch.ones_like(t) for t in tensors], batch_first=True)
+        return self.model(input_ids=ids, attention_mask=attention).logits[:, 0].float()
+
+
+def _pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def rewards_for(specs: list[str], policy_tokenizer) -> list:
+    """The ``rewards:`` list as callables: functions as they are, reward folders as ``RewardModel``."""
+    rewards = []
+    for spec in specs:
+        reward = load_reward(spec)
+        rewards.append(RewardModel(*reward, policy_tokenizer) if isinstance(reward, tuple) else reward)
+    return rewards
 
 
 class _FinishedPrompts:
@@ -100,10 +158,14 @@ def _online_trainer(trainer_cls):
         cls = type(f"FinishedPrompts{trainer_cls.__name__}", (_FinishedPrompts, trainer_cls), {})
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        rewards = [load_reward(spec) for spec in args.rewards]
-        return cls(model=model, args=args, reward_funcs=rewards, train_dataset=_prompt_texts(data.dataset, tokenizer),
-                   eval_dataset=_prompt_texts(eval_data, tokenizer) if eval_data is not None else None,
-                   processing_class=tokenizer, callbacks=callbacks)
+        rewards = rewards_for(args.rewards, tokenizer)
+        trainer = cls(model=model, args=args, reward_funcs=rewards, train_dataset=_prompt_texts(data.dataset, tokenizer),
+                      eval_dataset=_prompt_texts(eval_data, tokenizer) if eval_data is not None else None,
+                      processing_class=tokenizer, callbacks=callbacks)
+        for reward in rewards:  # TRL places only the reward models it loads itself
+            if isinstance(reward, RewardModel):
+                reward.to(trainer.accelerator.device)
+        return trainer
     return make
 
 

@@ -24,7 +24,7 @@ from torch import nn
 from transformers import Trainer, TrainingArguments
 
 from ft_train.stages._stage import Stage
-from ft_train.stages.online import check_rewards, load_reward
+from ft_train.stages.online import RewardModel, check_rewards, rewards_for
 from ft_train.stages.ppo_loss import gae, penalised_rewards, ppo_losses, token_logps, whiten
 
 VALUE_HEAD = "value_head.safetensors"
@@ -78,13 +78,6 @@ class PolicyWithValue(nn.Module):
         save_file({k: v.contiguous() for k, v in self.value_head.state_dict().items()}, str(Path(folder) / VALUE_HEAD))
 
 
-def reward_model_scores(reward, rows: list[torch.Tensor], pad_token_id: int) -> torch.Tensor:
-    """A reward model's score of each token row, the rows right-padded into one batch."""
-    ids = nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=pad_token_id)
-    attention = nn.utils.rnn.pad_sequence([torch.ones_like(r) for r in rows], batch_first=True)
-    return reward(input_ids=ids, attention_mask=attention).logits[:, 0].float()
-
-
 class PromptCollator:
     """Prompts left-padded, ready to generate from."""
 
@@ -107,7 +100,7 @@ class PPOTrainer(Trainer):
         super().__init__(*args, **kwargs)
         # the Trainer places only the policy: reward models and the frozen reference go where it went
         device = self.args.device
-        self.rewards = [r.to(device) if isinstance(r, nn.Module) else r for r in rewards]
+        self.rewards = [r.to(device) if isinstance(r, RewardModel) else r for r in rewards]
         self.frozen_reference = reference.to(device) if reference is not None else None  # full fine-tuning only
         self._logged: dict[str, list[float]] = defaultdict(list)
 
@@ -214,9 +207,9 @@ class PPOTrainer(Trainer):
         prompt_texts = tok.batch_decode(prompt_rows)
         total = torch.zeros(len(texts), device=completion.device)
         for reward in self.rewards:
-            if isinstance(reward, nn.Module):  # a reward model (callable too)
-                rows = [torch.cat(pair) for pair in zip(prompt_rows, completion_rows, strict=True)]
-                total += reward_model_scores(reward, rows, tok.pad_token_id)
+            if isinstance(reward, RewardModel):  # the token rows themselves, not text
+                rows = [torch.cat(pair).tolist() for pair in zip(prompt_rows, completion_rows, strict=True)]
+                total += reward.score_rows(rows).to(total.device)
             else:
                 got = reward(prompts=prompt_texts, completions=texts, completion_ids=[r.tolist() for r in completion_rows])
                 total += torch.tensor([0.0 if v is None else float(v) for v in got], device=total.device)
@@ -259,15 +252,6 @@ def _config_class(user_args):
     return PPOConfig
 
 
-def _reward(spec: str):
-    reward = load_reward(spec)
-    if isinstance(reward, str):  # a plain reward-model folder
-        from transformers import AutoModelForSequenceClassification
-
-        return AutoModelForSequenceClassification.from_pretrained(reward, num_labels=1).eval()
-    return reward
-
-
 def _trainer(*, model, args, tokenizer, data, eval_data, callbacks):
     import copy
 
@@ -279,7 +263,7 @@ def _trainer(*, model, args, tokenizer, data, eval_data, callbacks):
     if not hasattr(model, "disable_adapter"):  # full or freeze tuning: a frozen copy is the reference
         reference = copy.deepcopy(model).eval().requires_grad_(False)
     wrapped = PolicyWithValue(model)
-    rewards = [_reward(spec) for spec in args.rewards]
+    rewards = rewards_for(args.rewards, tokenizer)
     return PPOTrainer(model=wrapped, args=args, train_dataset=data.dataset, eval_dataset=eval_data,
                       processing_class=tokenizer, data_collator=PromptCollator(pad_id(tokenizer)), callbacks=callbacks,
                       rewards=rewards, reference=reference)
