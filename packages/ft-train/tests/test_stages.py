@@ -379,6 +379,12 @@ def test_a_reward_model_scores_the_tokens_an_rm_run_trained_on(tiny_chat_dir):
     assert reward(prompts=prompts, completions=["yes it is"] * len(HELD_OUT), completion_ids=[answer] * len(HELD_OUT)) \
         == [0.0] * len(HELD_OUT)
     assert reward.model.rows == rm_rows and reward.__name__ == "rm"
+    # a reward model reading another vocabulary gets the same rows as text, in its own tokens
+    other = AutoTokenizer.from_pretrained(tiny_chat_dir)
+    other.add_tokens(["<only-the-reward-model-has-it>"])
+    reward = RewardModel(Recorder(), other, tokenizer)
+    ppo_scores(reward, tokenizer, "yes it is")
+    assert not reward.same_tokens and reward.model.rows == rm_rows
 
 
 def test_ppo_hands_reward_functions_the_templated_prompts_grpo_hands_them(tiny_chat_dir):
