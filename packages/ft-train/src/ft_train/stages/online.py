@@ -17,6 +17,7 @@ from torch import nn
 
 from ft_core import FtError, did_you_mean
 from ft_train.stages._stage import Stage
+from ft_train.stages.sft import pad_id
 
 PLOTTED = ("reward", "reward_std", "kl", "completions/mean_length")
 
@@ -123,13 +124,9 @@ class RewardModel:
             rows = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         device = next(self.model.parameters()).device
         tensors = [torch.tensor(r, dtype=torch.long, device=device) for r in rows]
-        ids = nn.utils.rnn.pad_sequence(tensors, batch_first=True, padding_value=_pad_id(self.tokenizer))
+        ids = nn.utils.rnn.pad_sequence(tensors, batch_first=True, padding_value=pad_id(self.tokenizer))
         attention = nn.utils.rnn.pad_sequence([torch.ones_like(t) for t in tensors], batch_first=True)
         return self.model(input_ids=ids, attention_mask=attention).logits[:, 0].float()
-
-
-def _pad_id(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
 def rewards_for(specs: list[str], policy_tokenizer) -> list:
