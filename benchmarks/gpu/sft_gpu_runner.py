@@ -11,7 +11,9 @@ with each decoder layer compiled (``nn.Module.compile``: fewer kernel launches, 
 steps of ``ft-packed-head`` on an H100 took 728 ms of host time against 298 ms of GPU time; not the
 whole model, as ``torch_compile: true`` would: run on the CPU, TRL's fused head then recompiled for
 each step's count of labels, and the last, smaller batch recompiled everything; not yet run on a
-GPU); a ``-liger`` suffix on a tool's
+GPU), ``ft-packed-peftcast`` ft packed with PEFT's fp32 cast of every adapter's input put back
+(what ft-models before 0.8.1 ran: two more copies per adapter in the forward pass and two in the
+backward, and a bf16 copy of each adapter's input kept); a ``-liger`` suffix on a tool's
 name puts liger-kernel (installed under $LIGER_SITE, default /tmp/liger) on the path, and both
 are told to use it (``use_liger_kernel``: ft would not on its own, where the step fits). A ``+prof`` suffix also profiles
 steps 3 and 4 with torch.profiler into ``profile_TOOL.txt`` beside OUT_DIR (and then the
@@ -185,6 +187,13 @@ def compile_decoder_layers() -> None:
     model_setup.apply_adapter = apply_then_compile
 
 
+def peft_input_casts() -> None:
+    """``ft-packed-peftcast``: ft's adapters keep PEFT's own cast of their input to fp32."""
+    from ft_models import adapters
+
+    adapters.skip_input_casts_under_autocast = lambda model: 0
+
+
 def main() -> None:
     import torch
 
@@ -198,6 +207,8 @@ def main() -> None:
         label_only_head_on_gpu()
     if name == "ft-packed-compile":
         compile_decoder_layers()
+    if name == "ft-packed-peftcast":
+        peft_input_casts()
     if name == "ft-packed-lora16":
         from ft_train import model_setup
 

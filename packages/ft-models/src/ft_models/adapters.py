@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ft_core import FtError, did_you_mean
+from ft_models.lora_autocast import skip_input_casts_under_autocast
 
 ADAPTER_TYPES = ("lora", "freeze", "full")
 LORA_INITS = ("default", "gaussian", "pissa", "olora")
@@ -118,13 +119,15 @@ def apply_adapter(model, spec: AdapterSpec):
                         task_type="CAUSAL_LM" if spec.head == "causal" else "SEQ_CLS")
     model = _prepared_for_kbit(model)
     try:
-        return get_peft_model(model, config)
+        model = get_peft_model(model, config)
     except ValueError as e:
         if "not found in the base model" in str(e) or "Target modules" in str(e):
             names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__.endswith("Linear")})
             raise FtError(f"LoRA target_modules {targets} match nothing in {type(model).__name__}; "
                           f"its linear layers are {', '.join(names)}") from None
         raise
+    skip_input_casts_under_autocast(model)
+    return model
 
 
 def _prepared_for_kbit(model):
@@ -202,7 +205,9 @@ def load_adapter(model, adapter_dir: str, *, trainable: bool = False, check: boo
     require_adapter(adapter_dir)
     if check:
         check_adapter_fits(model, adapter_dir)
-    return PeftModel.from_pretrained(model, adapter_dir, is_trainable=trainable)
+    model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=trainable)
+    skip_input_casts_under_autocast(model)
+    return model
 
 
 def require_adapter(adapter_dir: str | Path) -> Path:

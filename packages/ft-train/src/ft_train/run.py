@@ -90,7 +90,8 @@ def _step_memory(config: RunConfig, user: dict):
     weight_bytes = quant.bits / 8 if quant else 2
     adapter = config.adapter
     return memory.from_config(model, tokens=tokens, full=adapter.type != "lora", weight_bytes=weight_bytes,
-                              lora_rank=adapter.r, lora_dropout=adapter.dropout > 0)
+                              lora_rank=adapter.r, lora_dropout=adapter.dropout > 0,
+                              lora_input_copies=adapter.use_dora)
 
 
 def stage_data(config: RunConfig, stage: Stage, seed: int = 0):
