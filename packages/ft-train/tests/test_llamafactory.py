@@ -118,6 +118,7 @@ def test_every_llamafactory_key_is_mapped_passed_on_or_left_out_with_its_reason(
             "freeze_trainable_modules", "reward_model"} <= named
     assert "use_galore (an optimizer ft does not carry over: choose one with optim)" in converted.ignored
     assert "max_new_tokens (a sampling setting: ppo's only)" in converted.ignored
+    assert {"ppo_target (ppo's only)", "ppo_whiten_rewards (ppo's only)"} <= set(converted.ignored)
 
 
 def test_a_key_llamafactory_does_not_know_is_named_with_the_closest_it_does():
@@ -191,7 +192,12 @@ def test_a_llamafactory_ppo_yaml_names_its_reward_model_and_sampling(lf_dir):
     train = converted.config["train"]
     assert train["rewards"] == ["saves/rm"] and train["num_ppo_epochs"] == 2 and train["max_completion_length"] == 8
     assert train["top_k"] == 0 and train["top_p"] == 0.9
+    # LLaMA-Factory's PPO adapts the KL coefficient from 0.2 toward ppo_target (6 unless given)
+    assert (train["kl_coef"], train["kl_target"]) == (0.2, 6.0) and "score_norm" not in train
     assert [line.split(" ")[0] for line in converted.ignored] == ["do_train"]
+    tuned = convert({**lf, "ppo_target": 1.5, "ppo_score_norm": True, "ppo_whiten_rewards": True}, None,
+                    check_data=False).config["train"]
+    assert (tuned["kl_target"], tuned["score_norm"], tuned["whiten_rewards"]) == (1.5, True, True)
     adapters = convert({**lf, "reward_model_adapters": "saves/rm-adapter"}, None, check_data=False)
     assert adapters.config["train"]["rewards"] == ["saves/rm-adapter"]
     with pytest.raises(FtError, match="reward_model_type: api .* is not supported by ft"):

@@ -187,9 +187,12 @@ CHATS = [{"messages": [{"role": "user", "content": f"What is {a} plus {a}?"},
 
 
 PPO_OPTIONS = {"rewards": ["ft_train.rewards:no_repetition"], "max_completion_length": 8}
+# the KL coefficient adapted (toward a KL no batch meets: x0.8 or x1.2 a step, as 4 samples are the
+# horizon), scores normalised by running moments, rewards whitened: state a resume must carry over
+PPO_ADAPTIVE = {**PPO_OPTIONS, "kl_target": 1e-6, "kl_horizon": 4, "score_norm": True, "whiten_rewards": True}
 
 
-@pytest.mark.parametrize("stage, rows, options", [("sft", CHATS, {}), ("dpo", PAIRS, {}), ("ppo", PROMPTS, PPO_OPTIONS)],
+@pytest.mark.parametrize("stage, rows, options", [("sft", CHATS, {}), ("dpo", PAIRS, {}), ("ppo", PROMPTS, PPO_ADAPTIVE)],
                          ids=["sft", "dpo", "ppo"])
 def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tmp_path, tiny_chat_dir, stage, rows, options):
     """SIGKILL right after checkpoint-4; the rerun of the same command continues from it and logs
@@ -209,6 +212,15 @@ def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tmp_path, 
     assert steps == [1, 2, 3, 4, 5, 6]
     for got, want in zip(series(resumed, "loss"), series(whole, "loss"), strict=True):
         assert got == pytest.approx(want, rel=1e-5)
+    if stage == "ppo":
+        coefs = series(whole, "kl_coef")
+        assert series(resumed, "kl_coef") == pytest.approx(coefs, rel=1e-9)
+        # step 1's policy is the reference (KL 0, below the target): down; then x0.8 or x1.2 each step
+        ratios = [b / a for a, b in zip(coefs, coefs[1:])]
+        assert coefs[0] == 0.05 and ratios[0] == pytest.approx(0.8)
+        assert all(r == pytest.approx(0.8) or r == pytest.approx(1.2) for r in ratios)
+        saved = json.loads((tmp_path / "killed" / "out" / "checkpoint-4" / "ppo_state.json").read_text())
+        assert saved["kl_coef"] == pytest.approx(coefs[4]) and saved["score_moments"]["count"] == 16
 
 
 def test_ppo_samples_scores_and_updates_with_a_value_head(tmp_path, tiny_chat_dir, monkeypatch):

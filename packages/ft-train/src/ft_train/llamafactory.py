@@ -49,10 +49,15 @@ MAPPED = {"stage", "flash_attn", "template", "finetuning_type", "lora_target", "
           "freeze_extra_modules", "warmup_ratio", "disable_gradient_checkpointing", "train_on_prompt",
           "reward_model", "reward_model_adapters", "reward_model_type", "ppo_epochs", "max_new_tokens", "temperature",
           "enable_liger_kernel", "model_revision", "pref_ftx", "dpo_label_smoothing", "ld_alpha", "use_dft_loss",
-          "freeze_trainable_modules", "top_k", "top_p", "adapter_name_or_path", "create_new_adapter"}
-# ppo's sampling keys: LLaMA-Factory's names -> ft's ppo train: keys
+          "freeze_trainable_modules", "top_k", "top_p", "adapter_name_or_path", "create_new_adapter", "ppo_target",
+          "ppo_score_norm", "ppo_whiten_rewards"}
+# ppo's keys: LLaMA-Factory's names -> ft's ppo train: keys
 PPO_KEYS = {"ppo_epochs": "num_ppo_epochs", "max_new_tokens": "max_completion_length", "temperature": "temperature",
-            "top_k": "top_k", "top_p": "top_p"}
+            "top_k": "top_k", "top_p": "top_p", "ppo_score_norm": "score_norm", "ppo_whiten_rewards": "whiten_rewards"}
+PPO_SAMPLING = ("ppo_epochs", "max_new_tokens", "temperature", "top_k", "top_p")
+# LLaMA-Factory's PPO (TRL 0.9's PPOConfig) always adapts the KL coefficient: from 0.2 toward
+# ppo_target (6 by default) over a horizon of 10,000 samples
+LF_KL_START, LF_KL_TARGET = 0.2, 6.0
 # dpo keys that go to TRL's DPOConfig (not to ft's own reference-free losses)
 TRL_DPO_KEYS = {"dpo_label_smoothing": "label_smoothing", "ld_alpha": "ld_alpha"}
 
@@ -179,7 +184,8 @@ def _train(lf: dict, passed: set[str], ignored: list[str]) -> dict:
     if stage == "ppo":
         train.update(_ppo(lf))
     else:
-        ignored += [f"{k} (a sampling setting: ppo's only)" for k in PPO_KEYS if k in lf]
+        ignored += [f"{k} (a sampling setting: ppo's only)" for k in PPO_SAMPLING if k in lf]
+        ignored += [f"{k} (ppo's only)" for k in ("ppo_target", "ppo_score_norm", "ppo_whiten_rewards") if k in lf]
         ignored += [f"{k} (ppo's only)" for k in ("reward_model", "reward_model_adapters") if lf.get(k)]
     if lf.get("use_dft_loss"):
         if stage == "sft":
@@ -214,11 +220,13 @@ def _preference_loss(lf: dict, train: dict, ignored: list[str]) -> None:
 
 def _ppo(lf: dict) -> dict:
     """ppo's train: keys: the reward model (a folder an rm run wrote: LLaMA-Factory's reward_model, or
-    its adapter in reward_model_adapters) and the sampling settings."""
+    its adapter in reward_model_adapters), the sampling and reward settings, and the KL coefficient
+    adapted as LLaMA-Factory's PPO adapts it."""
     if lf.get("reward_model_type") == "api":
         raise FtError("reward_model_type: api (a reward server) is not supported by ft: give the reward model's "
                       "folder, or use ft's own config with a reward function (train.rewards: [package.module:function])")
     train = {ours: lf[theirs] for theirs, ours in PPO_KEYS.items() if theirs in lf}
+    train.update(kl_coef=LF_KL_START, kl_target=float(lf.get("ppo_target", LF_KL_TARGET)))
     folder = lf.get("reward_model_adapters") or lf.get("reward_model")
     if folder:
         train["rewards"] = [str(folder)]

@@ -4,9 +4,13 @@ Each training step is one PPO iteration on a batch of prompts: sample completion
 score them with the rewards (as grpo's: import paths or reward-model folders), take log-probs of
 the policy, of the frozen reference (the base with the adapter off; a frozen copy for full
 fine-tuning) and values from a linear value head on the policy's last hidden state; KL-penalised
-rewards, GAE, then ``num_ppo_epochs`` updates of the clipped policy and value losses. It runs as a
+rewards, GAE, then ``num_ppo_epochs`` updates of the clipped policy and value losses. The KL
+coefficient stays at ``kl_coef`` or, with ``kl_target``, adapts toward that KL per completion (as
+LLaMA-Factory's PPO does); ``score_norm`` normalises scores by their running mean and deviation and
+``whiten_rewards`` whitens the per-token rewards before GAE. It runs as a
 ``transformers.Trainer``, so checkpoints, resume, logging and several processes work as for every
-other stage; the checkpoints carry the value head (``value_head.safetensors``). Held-out prompts
+other stage; the checkpoints carry the value head (``value_head.safetensors``), the KL coefficient
+and the score moments (``ppo_state.json``). Held-out prompts
 (``data.eval`` or ``val_size``) are evaluated with greedy completions, the answer a user gets by
 default: ``eval_reward``, ``eval_kl`` (summed over each completion's tokens, to the reference) and
 ``eval_completions/mean_length``.
@@ -23,11 +27,14 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainingArguments
 
+from ft_core import FtError
 from ft_train.stages._stage import Stage
 from ft_train.stages.online import RewardModel, check_rewards, rewards_for
+from ft_train.stages.ppo_control import KLController, RunningMoments, restore, state
 from ft_train.stages.ppo_loss import gae, penalised_rewards, ppo_losses, token_logps, whiten
 
 VALUE_HEAD = "value_head.safetensors"
+PPO_STATE = "ppo_state.json"
 
 
 @dataclass
@@ -40,7 +47,14 @@ class PPOConfig(TrainingArguments):
     top_k: int = field(default=0, metadata={"help": "sample among the k likeliest tokens (0: all)"})
     top_p: float = field(default=1.0, metadata={"help": "sample within this much probability (1: all)"})
     num_ppo_epochs: int = field(default=2, metadata={"help": "updates per batch of samples"})
-    kl_coef: float = field(default=0.05, metadata={"help": "weight of the KL penalty to the reference"})
+    kl_coef: float = field(default=0.05, metadata={"help": "weight of the KL penalty to the reference (the start, "
+                                                            "with kl_target)"})
+    kl_target: float | None = field(default=None, metadata={
+        "help": "adapt kl_coef after each batch toward this KL per completion (LLaMA-Factory's ppo_target); "
+                "unset: kl_coef stays fixed"})
+    kl_horizon: int = field(default=10_000, metadata={"help": "samples over which kl_coef adapts (with kl_target)"})
+    score_norm: bool = field(default=False, metadata={"help": "normalise scores by their running mean and deviation"})
+    whiten_rewards: bool = field(default=False, metadata={"help": "whiten the per-token rewards before GAE"})
     cliprange: float = field(default=0.2, metadata={"help": "policy ratio clip"})
     cliprange_value: float = field(default=0.2, metadata={"help": "value clip"})
     vf_coef: float = field(default=0.1, metadata={"help": "weight of the value loss"})
@@ -49,6 +63,10 @@ class PPOConfig(TrainingArguments):
 
     def __post_init__(self):
         check_rewards(self.rewards)
+        if self.kl_target is not None and self.kl_target <= 0:
+            raise FtError(f"train.kl_target must be positive (a KL per completion), found {self.kl_target}")
+        if self.kl_horizon <= 0:
+            raise FtError(f"train.kl_horizon must be positive, found {self.kl_horizon}")
         super().__post_init__()
 
 
@@ -103,6 +121,8 @@ class PPOTrainer(Trainer):
         self.rewards = [r.to(device) if isinstance(r, RewardModel) else r for r in rewards]
         self.frozen_reference = reference.to(device) if reference is not None else None  # full fine-tuning only
         self._logged: dict[str, list[float]] = defaultdict(list)
+        self.kl = KLController(self.args.kl_coef, self.args.kl_target, self.args.kl_horizon)
+        self.score_moments = RunningMoments()
 
     # -- one PPO iteration per training step ---------------------------------------------------
 
@@ -160,9 +180,17 @@ class PPOTrainer(Trainer):
         logps, values = self._completion(logits, rollout), values[:, start - 1:-1] * mask
         ref_logps = self._reference_logps(unwrapped, rollout)
         scores = self._scores(rollout["prompts"], completion, mask, rollout["prompt_mask"])
-        rewards, kl = penalised_rewards(scores, logps, ref_logps, mask, self.args.kl_coef)
+        self._note(reward=scores.mean(), kl_coef=self.kl.coef)
+        if self.args.score_norm:  # every process's scores, so that all hold the same moments
+            self.score_moments.update(self.accelerator.gather(scores))
+            scores = self.score_moments.normalise(scores)
+        rewards, kl = penalised_rewards(scores, logps, ref_logps, mask, self.kl.coef)
+        if self.args.whiten_rewards:
+            rewards = whiten(rewards, mask, shift_mean=False)
         advantages, returns = gae(rewards, values, mask, self.args.gamma, self.args.lam)
-        self._note(reward=scores.mean(), kl=(kl.sum(1)).mean(), **{"completions/mean_length": mask.sum(1).mean()})
+        kl_per_completion = self.accelerator.gather(kl.sum(1))
+        self.kl.update(kl_per_completion.mean().item(), samples=kl_per_completion.numel())
+        self._note(kl=kl.sum(1).mean(), **{"completions/mean_length": mask.sum(1).mean()})
         return {**rollout, "logps": logps, "values": values, "advantages": whiten(advantages, mask),
                 "returns": returns}
 
@@ -228,9 +256,14 @@ class PPOTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
     def _save(self, output_dir=None, state_dict=None):
+        import json
+
+        from ft_core import atomic_write_text
+
         folder = output_dir or self.args.output_dir
         Path(folder).mkdir(parents=True, exist_ok=True)
         self.accelerator.unwrap_model(self.model).save_pretrained(folder)
+        atomic_write_text(Path(folder) / PPO_STATE, json.dumps(state(self.kl, self.score_moments)))
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         from safetensors.torch import load_file
@@ -238,6 +271,10 @@ class PPOTrainer(Trainer):
         unwrapped = self.accelerator.unwrap_model(self.model)
         folder = Path(resume_from_checkpoint)
         unwrapped.value_head.load_state_dict(load_file(folder / VALUE_HEAD))
+        if (folder / PPO_STATE).is_file():  # checkpoints from ft-train 0.13.1 on
+            import json
+
+            restore(json.loads((folder / PPO_STATE).read_text()), self.kl, self.score_moments)
         if (folder / "adapter_model.safetensors").is_file():
             from peft import set_peft_model_state_dict
 
@@ -270,4 +307,4 @@ def _trainer(*, model, args, tokenizer, data, eval_data, callbacks):
 
 
 PPO = Stage("ppo", "ppo", _config_class, _trainer, lambda config: {"remove_unused_columns": False},
-            plotted=("reward", "kl", "value_loss", "completions/mean_length"))
+            plotted=("reward", "kl", "kl_coef", "value_loss", "completions/mean_length"))
