@@ -216,7 +216,7 @@ def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tmp_path, 
         coefs = series(whole, "kl_coef")
         assert series(resumed, "kl_coef") == pytest.approx(coefs, rel=1e-9)
         # step 1's policy is the reference (KL 0, below the target): down; then x0.8 or x1.2 each step
-        ratios = [b / a for a, b in zip(coefs, coefs[1:])]
+        ratios = [b / a for a, b in zip(coefs, coefs[1:], strict=False)]
         assert coefs[0] == 0.05 and ratios[0] == pytest.approx(0.8)
         assert all(r == pytest.approx(0.8) or r == pytest.approx(1.2) for r in ratios)
         saved = json.loads((tmp_path / "killed" / "out" / "checkpoint-4" / "ppo_state.json").read_text())
