@@ -98,7 +98,8 @@ def test_validate_reports_every_bad_line_and_every_bad_file(places, tmp_path):
     assert done.stderr.splitlines() == [
         f"{lines} row 2: malformed JSON (Expecting value)",
         f"{lines} row 3: expected a JSON object, found a list",
-        f"{lines} row 5: missing key 'output' (rows without an answer serve only the online stages ppo and grpo)",
+        f"{lines} row 5: missing key 'output' (rows without an answer serve only pt, as documents, "
+        "and the online stages ppo and grpo)",
         f"{corpus}/data/latin1.jsonl line 2: not UTF-8 text (byte 0xe9); save the file as UTF-8",
         f"data file {corpus}/data/missing.jsonl does not exist",
     ]

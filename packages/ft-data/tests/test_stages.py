@@ -74,7 +74,7 @@ def test_prompt_only_rows_serve_the_online_stages_and_are_refused_elsewhere(smol
         prompt = build_dataset(smol_tokenizer, files, stage=stage, default_system="Be brief.").dataset[0]
         assert smol_tokenizer.decode(prompt["prompt_input_ids"]) == (
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n")
-    with pytest.raises(FtError, match=r"d.jsonl row 1: .* \(rows without an answer serve only the online stages"):
+    with pytest.raises(FtError, match=r"d.jsonl row 1: .* \(rows without an answer serve only pt, as documents, and "):
         build_dataset(smol_tokenizer, files, stage="sft")
 
 
@@ -85,6 +85,40 @@ def test_pt_concatenates_with_eos_and_chunks(smol_tokenizer, tmp_path):
     assert all(len(b) == 16 for b in blocks) and len(blocks) >= 4
     assert smol_tokenizer.eos_token_id in sum(blocks, [])
     assert data.dataset[0]["labels"] == blocks[0]
+
+
+def test_pt_reads_llamafactorys_pretraining_entries_and_prompt_rows(smol_tokenizer, tmp_path):
+    """LLaMA-Factory's pretraining data: ``"columns": {"prompt": "text"}`` in dataset_info.json
+    (its c4_demo, wikipedia): rows without an answer whose prompt is the document. As its pt does,
+    the document is the first message's text (an alpaca row's instruction), not the system prompt."""
+    from ft_data import load_registry
+
+    docs = [f"the quick brown fox {i} jumps over the lazy dog." for i in range(6)]
+    (tmp_path / "c4_demo.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"c4_demo": {"file_name": "c4_demo.jsonl",
+                                                                         "columns": {"prompt": "text"}}}))
+    spec = load_registry(tmp_path / "dataset_info.json")["c4_demo"]
+    eos = smol_tokenizer.eos_token_id
+    stream = sum((smol_tokenizer(d, add_special_tokens=False)["input_ids"] + [eos] for d in docs), [])
+    blocks = build_dataset(smol_tokenizer, [spec], stage="pt", cutoff_len=16, cache=False).dataset["input_ids"]
+    assert blocks == [stream[i:i + 16] for i in range(0, len(stream) - 15, 16)] and len(blocks) >= 3
+    rows = [{"instruction": "alpha beta gamma", "system": "not the document"}]
+    data = build_dataset(smol_tokenizer, write(tmp_path, rows * 8, "a.jsonl"), stage="pt", cutoff_len=8, cache=False)
+    assert smol_tokenizer.decode(sum(data.dataset["input_ids"], [])).startswith(
+        ("alpha beta gamma" + smol_tokenizer.eos_token) * 2)
+
+
+def test_pt_blocks_span_the_whole_corpus_whatever_num_proc(smol_tokenizer, tmp_path):
+    """LLaMA-Factory's YAMLs carry preprocessing_num_workers: 16. Blocks formed per worker's shard
+    lost every shard's tail (16 short documents in 16 shards made no block at all)."""
+    rows = [{"text": f"the quick brown fox {i} jumps over the lazy dog."} for i in range(16)]
+    files = write(tmp_path, rows)
+    one = build_dataset(smol_tokenizer, files, stage="pt", cutoff_len=64, cache=False).dataset["input_ids"]
+    many = build_dataset(smol_tokenizer, files, stage="pt", cutoff_len=64, num_proc=16, cache=False)
+    assert many.dataset["input_ids"] == one and len(one) == 16 * 13 // 64  # 13 tokens a document with its eos
+    with pytest.raises(FtError, match=r"the pt documents hold 13 tokens, fewer than one block of cutoff_len=64; "
+                                      r"lower cutoff_len or add text"):
+        build_dataset(smol_tokenizer, write(tmp_path, rows[:1], "one.jsonl"), stage="pt", cutoff_len=64, cache=False)
 
 
 def test_a_bare_path_is_a_file_of_detected_format(smol_tokenizer, tmp_path):

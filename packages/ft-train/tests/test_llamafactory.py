@@ -79,6 +79,18 @@ def test_a_llamafactory_sft_yaml_is_mapped_key_by_key(lf_dir, tiny_chat_dir):
                                                              "overwrite_output_dir"]
 
 
+def test_the_conversion_is_announced_once_by_the_run_not_by_the_cli_check(lf_dir, tiny_chat_dir, caplog):
+    from ft_train import load_run_config
+
+    path = lf_dir / "lf.yaml"
+    path.write_text(LF_SFT.format(model=tiny_chat_dir, data="data", out=lf_dir / "out"))
+    caplog.set_level(logging.INFO, logger="ft_train")
+    quiet = load_run_config(path, announce=False)
+    assert "LLaMA-Factory" not in caplog.text and "ignored" not in caplog.text
+    assert load_run_config(path) == quiet
+    assert caplog.text.count("a LLaMA-Factory config") == 1 and caplog.text.count("ignored: do_train") == 1
+
+
 @pytest.mark.slow
 def test_a_llamafactory_sft_yaml_trains_unchanged(lf_dir, tiny_chat_dir, caplog):
     path = lf_dir / "lf.yaml"
@@ -240,3 +252,43 @@ def test_llamafactory_rm_then_ppo_yamls_run_unchanged(lf_dir, tiny_chat_dir):
     ppo = read_metrics(run_training(ppo_yaml).metrics_file)
     rewards = [r["reward"] for r in ppo if "reward" in r]
     assert len(rewards) == 2 and all(math.isfinite(r) for r in rewards)
+
+
+LF_PT = """
+model_name_or_path: {model}
+stage: pt
+do_train: true
+finetuning_type: lora
+lora_rank: 8
+lora_target: all
+dataset: c4_demo
+dataset_dir: {data}
+cutoff_len: 32
+max_samples: 1000
+overwrite_cache: true
+preprocessing_num_workers: 16
+output_dir: {out}
+logging_steps: 1
+per_device_train_batch_size: 4
+learning_rate: 1.0e-2
+num_train_epochs: 1.0
+bf16: true
+"""
+
+
+@pytest.mark.slow
+def test_a_llamafactory_pretraining_yaml_runs_unchanged(lf_dir, tiny_chat_dir):
+    """Its pretraining data is an entry whose prompt column is the document ("columns": {"prompt":
+    "text"}, as its c4_demo), and its YAMLs carry preprocessing_num_workers: 16. Both stopped ft's pt:
+    the rows were refused for lacking an answer, and then blocks formed per worker's shard of 1
+    short document made none."""
+    docs = [f"the quick brown fox {i} jumps over the lazy dog." for i in range(16)]  # 13 tokens each
+    (lf_dir / "data" / "c4_demo.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    info = json.loads((lf_dir / "data" / "dataset_info.json").read_text())
+    info["c4_demo"] = {"file_name": "c4_demo.jsonl", "columns": {"prompt": "text"}}
+    (lf_dir / "data" / "dataset_info.json").write_text(json.dumps(info))
+    path = lf_dir / "pt.yaml"
+    path.write_text(LF_PT.format(model=tiny_chat_dir, data="data", out=lf_dir / "saves" / "pt"))
+    records = read_metrics(run_training(path).metrics_file)
+    # 16 x 13 tokens in blocks of 32: 6 blocks, 2 steps of 4
+    assert [r["step"] for r in records if "loss" in r] == [1, 2]

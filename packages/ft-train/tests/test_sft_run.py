@@ -14,8 +14,9 @@ ROWS = [{"messages": [{"role": "user", "content": f"What is {a} plus {a}?"},
 
 @pytest.fixture
 def said(caplog):
-    """What ft-train logged since the last call (the CLI prints these lines as `ft: ...`)."""
+    """What ft-train and ft-models logged since the last call (the CLI prints these lines as `ft: ...`)."""
     caplog.set_level(logging.INFO, logger="ft_train")
+    caplog.set_level(logging.INFO, logger="ft_models")
 
     def read() -> str:
         text = caplog.text
@@ -151,7 +152,7 @@ def test_freeze_tuning_trains_only_the_last_layer(tmp_path, tiny_chat_dir, said)
 
     result = run_training(write_config(tmp_path, tiny_chat_dir, max_steps=2,
                                        adapter={"type": "freeze", "trainable_layers": 1}))
-    assert "attention sdpa (auto: not flash_attention_2" in said()
+    assert said().count("attention sdpa (auto: not flash_attention_2") == 1  # ft-models says it; it was said twice
     before, after = load_file(tiny_chat_dir / "model.safetensors"), load_file(result.weights_dir / "model.safetensors")
     changed = {k for k in before if not (before[k] == after[k]).all()}
     assert changed and all(k.startswith("model.layers.1.") for k in changed)

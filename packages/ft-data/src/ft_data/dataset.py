@@ -24,6 +24,7 @@ from ft_data.records import TRAIN_ON, no_answer, record_kind
 from ft_data.registry import DatasetSpec, load_spec
 from ft_data.stages import COLUMNAR, STAGES
 from ft_data.stages._common import DROPPED, TRUNCATED
+from ft_data.stages.pt import corpus_tokens
 from ft_data.templates import ChatFormat
 
 STATUS = "_status"
@@ -155,6 +156,9 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
         kept, counts = _by_rows(tokenizer, fmt, records, stage, cutoff_len, train_on, num_proc)
         if packing and len(kept):
             kept = pack_dataset(kept, cutoff_len)
+    if len(kept) == 0 and stage == "pt":
+        raise FtError(f"the pt documents hold {corpus_tokens(tokenizer, records)} tokens, fewer than one block of "
+                      f"cutoff_len={cutoff_len}; lower cutoff_len or add text")
     if len(kept) == 0:
         raise FtError(f"no {stage} example keeps a trained token within cutoff_len={cutoff_len}; raise cutoff_len")
     summary = {"stage": stage, "examples": len(kept), "truncated": counts[TRUNCATED], "dropped": counts[DROPPED],
@@ -193,7 +197,7 @@ def _by_rows(tokenizer, fmt, records, stage, cutoff_len, train_on, num_proc):
         columns[STATUS] = [status for _, status in rows]
         return columns
 
-    if num_proc and num_proc > 1:
+    if num_proc and num_proc > 1 and stage != "pt":  # pt's blocks span the whole corpus, not one worker's shard
         raw = Dataset.from_dict({"record": [json.dumps(r, ensure_ascii=False) for r in records]})
         mapped = raw.map(lambda batch: columns_of([json.loads(r) for r in batch["record"]]), batched=True,
                          batch_size=1024, remove_columns=["record"], num_proc=num_proc, keep_in_memory=True,

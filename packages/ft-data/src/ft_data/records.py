@@ -5,8 +5,8 @@
 - kto:          ``{"messages": [Message, ...], "label": bool}``
 - text:         ``{"text": str}``
 - prompt:       ``{"prompt": [Message, ...], "answer_error": str}``: a row without an answer, for
-  the online stages (ppo, grpo), which sample their own; ``answer_error`` says what is missing,
-  for the stages that need an answer
+  the online stages (ppo, grpo), which sample their own, and for pt (its first message is a
+  document); ``answer_error`` says what is missing, for the stages that need an answer
 
 A Message is ``{"role": "system"|"user"|"assistant"|"tool", "content": str}``, optionally with
 ``tool_calls`` (assistant) or ``name``/``tool_call_id`` (tool).
@@ -43,7 +43,7 @@ def prompt_record(messages: list[Message], answer_error: str) -> Record:
 
 def no_answer(record: Record) -> str:
     """What a prompt-only record lacks, for a stage that trains on answers."""
-    return f"{record['answer_error']} (rows without an answer serve only the online stages ppo and grpo)"
+    return f"{record['answer_error']} (rows without an answer serve only pt, as documents, and the online stages ppo and grpo)"
 
 
 def trained_turns(messages: list[Message], train_on: str = "all") -> list[int]:

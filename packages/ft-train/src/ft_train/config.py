@@ -218,15 +218,18 @@ def read_yaml(path: Path) -> dict:
     return raw
 
 
-def load_run_config(path: str | Path) -> RunConfig:
+def load_run_config(path: str | Path, announce: bool = True) -> RunConfig:
     """Parse and validate a YAML run config (ours, or a LLaMA-Factory training YAML, converted);
-    data paths are taken relative to the file's folder."""
+    data paths are taken relative to the file's folder. ``announce`` logs what a conversion did
+    (off for a check before the run, which then says it once)."""
     from ft_train.llamafactory import convert, is_llamafactory
 
     path = Path(path)
     raw = read_yaml(path)
     if is_llamafactory(raw):
         converted = convert(raw, path)
+        if not announce:
+            return validate_run_config(path, converted.config)
         log.info("%s: a LLaMA-Factory config (see it as ft's with `ft train --convert %s`)", path, path)
         if converted.ignored:
             log.info("ignored: %s", "; ".join(converted.ignored))

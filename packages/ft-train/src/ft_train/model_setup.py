@@ -27,7 +27,6 @@ def load_base(config: RunConfig, head: str = "causal"):
     model = load_model(m.source, dtype=m.dtype, attention=m.attention, quantization=quant,
                        context_length=m.context_length, rope_scaling=m.rope_scaling, revision=m.revision,
                        trust_remote_code=m.trust_remote_code, head=head)
-    log.info("attention %s (%s)", model.ft_attention.name, model.ft_attention.reason)
     model.config.use_cache = False  # no KV cache in training; with one, packed positions would be ignored
     return model
 

@@ -35,7 +35,7 @@ def train(
     if resume and restart:
         raise FtError("--resume and --restart exclude each other: pick one")
     rerun = "resume" if resume else "restart" if restart else "auto"
-    load_run_config(config)  # a mistake is one line in about a second (before torch and TRL load), once
+    load_run_config(config, announce=False)  # a mistake is one line in about a second (before torch and TRL load)
     if nproc is not None or launcher_arg:  # without --nproc the run stays in this process
         from ft_train.launch import launch
 

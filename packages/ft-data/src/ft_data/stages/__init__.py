@@ -8,7 +8,7 @@ from ft_data.stages.sft import sft_columns, tokenize_sft
 
 # stage -> (record kinds it accepts, tokenizer function)
 STAGES = {
-    "pt": (("text",), tokenize_pt),
+    "pt": (("text", "prompt"), tokenize_pt),
     "sft": (("conversation",), tokenize_sft),
     "rm": (("preference",), tokenize_pairwise),
     "dpo": (("preference",), tokenize_pairwise),
