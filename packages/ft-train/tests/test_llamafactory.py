@@ -67,7 +67,7 @@ def lf_dir(tmp_path):
 def test_a_llamafactory_sft_yaml_is_mapped_key_by_key(lf_dir, tiny_chat_dir):
     lf = yaml.safe_load(LF_SFT.format(model=tiny_chat_dir, data=lf_dir / "data", out=lf_dir / "out"))
     converted = convert(lf, lf_dir / "lf.yaml")
-    assert converted.config["model"] == {"source": str(tiny_chat_dir), "trust_remote_code": True}
+    assert converted.config["model"] == {"source": str(tiny_chat_dir), "dtype": "bfloat16", "trust_remote_code": True}
     assert converted.config["adapter"] == {"type": "lora", "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}
     data = converted.config["data"]
     assert data["train"] == [{"dataset": "my_alpaca", "max_samples": 12}, {"dataset": "my_chat", "max_samples": 12}]
@@ -131,6 +131,20 @@ def test_every_llamafactory_key_is_mapped_passed_on_or_left_out_with_its_reason(
     assert "use_galore (an optimizer ft does not carry over: choose one with optim)" in converted.ignored
     assert "max_new_tokens (a sampling setting: ppo's only)" in converted.ignored
     assert {"ppo_target (ppo's only)", "ppo_whiten_rewards (ppo's only)"} <= set(converted.ignored)
+
+
+def test_bf16_loads_the_weights_in_bf16_as_llamafactory_does_unless_sharded_in_fp32(tmp_path):
+    """LLaMA-Factory loads the model in its compute dtype (bf16 with `bf16: true`), except under
+    FSDP or DeepSpeed ZeRO-3 without quantization. ft loaded fp32 weights on a CPU and autocast
+    them: twice the weights' memory."""
+    dtype = lambda lf, path=None: convert({**BASE, **lf}, path, check_data=False).config["model"].get("dtype")  # noqa: E731
+    assert dtype({"bf16": True}) == "bfloat16" and dtype({"fp16": True}) == "float16" and dtype({}) is None
+    assert dtype({"bf16": True, "fsdp": "full_shard"}) is None
+    for stage, want in ((3, None), (2, "bfloat16")):
+        (tmp_path / f"z{stage}.json").write_text(json.dumps({"zero_optimization": {"stage": stage}}))
+        assert dtype({"bf16": True, "deepspeed": f"z{stage}.json"}, tmp_path / "lf.yaml") == want
+    assert dtype({"bf16": True, "deepspeed": "missing.json"}, tmp_path / "lf.yaml") is None
+    assert dtype({"bf16": True, "deepspeed": "missing.json", "quantization_bit": 4}) == "bfloat16"
 
 
 def test_a_key_llamafactory_does_not_know_is_named_with_the_closest_it_does():

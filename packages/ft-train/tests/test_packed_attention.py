@@ -73,6 +73,26 @@ def test_outputs_and_gradients_match_an_fp64_reference_as_closely_as_sdpa(dtype,
         assert max(ours) < 1e-2, ours
 
 
+def test_under_autocast_inputs_of_mixed_dtypes_take_autocasts_dtype_as_in_sdpa():
+    """An fp32 model under bf16 autocast (`bf16: true` with fp32 weights) hands attention fp32 q
+    and k (rotary multiplies by fp32 cos/sin) and a bf16 v (a linear's output). The backward mixed
+    them: "mat1 and mat2 must have the same dtype". Like sdpa under autocast, the path computes in
+    autocast's dtype."""
+    mask = block_causal([[57, 120, 79], [200, 56]])
+
+    def mixed(fn):
+        gen = torch.Generator().manual_seed(0)
+        q, k, v = (torch.randn(2, h, 256, DIM, generator=gen).requires_grad_() for h in (HEADS, KV_HEADS, KV_HEADS))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = fn(Attention(), q, k, v.to(torch.bfloat16), mask, scaling=DIM ** -0.5)[0]
+        out.float().backward(torch.ones_like(out, dtype=torch.float32))
+        return out.dtype, [out.detach().double()] + [t.grad.double() for t in (q, k, v)]
+
+    (ours_dtype, ours), (sdpa_dtype, sdpa) = mixed(packed_attention.attention_forward), mixed(sdpa_attention_forward)
+    assert ours_dtype == sdpa_dtype == torch.bfloat16
+    assert max(relative_errors(ours, sdpa)) < 2e-2
+
+
 @pytest.fixture
 def no_piece_path(monkeypatch):
     def refuse(*args):

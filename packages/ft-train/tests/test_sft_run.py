@@ -132,12 +132,14 @@ def test_a_bf16_cpu_run_takes_the_fused_kernels_unless_told_not_to(tmp_path, tin
         assert "fused CPU kernels" not in said() and not calls and not heads
 
 
-@pytest.mark.parametrize("packing", [False, True])
-def test_bf16_autocast_on_the_cpu_trains(tmp_path, tiny_chat_dir, packing):
+@pytest.mark.parametrize(("packing", "dtype"), [(False, "bfloat16"), (True, "bfloat16"), (True, "float32")])
+def test_bf16_autocast_on_the_cpu_trains(tmp_path, tiny_chat_dir, packing, dtype):
     """``bf16: true`` (in nearly every LLaMA-Factory YAML) on a CPU: accelerate hands the forward's
     outputs back in fp32, so the bypassed LM head's hidden states reached ft's bf16 head as fp32
-    and the step failed ("expected m1 and m2 to have the same dtype")."""
-    config = write_config(tmp_path, tiny_chat_dir, max_steps=2, model={"dtype": "bfloat16"}, packing=packing)
+    and the step failed ("expected m1 and m2 to have the same dtype"). With fp32 weights, packed
+    attention got fp32 q/k and a bf16 v, and its backward failed ("mat1 and mat2 must have the
+    same dtype")."""
+    config = write_config(tmp_path, tiny_chat_dir, max_steps=2, model={"dtype": dtype}, packing=packing)
     written = yaml.safe_load(config.read_text())
     written["train"]["bf16"] = True
     config.write_text(yaml.safe_dump(written))

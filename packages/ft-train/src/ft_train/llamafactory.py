@@ -73,8 +73,11 @@ def is_llamafactory(raw: dict) -> bool:
     return "model_name_or_path" in raw and not {"model", "data", "adapter", "train"} & raw.keys()
 
 
-def _model(lf: dict) -> dict:
+def _model(lf: dict, path: Path | None = None) -> dict:
     model: dict[str, Any] = {"source": lf["model_name_or_path"]}
+    dtype = "bfloat16" if lf.get("bf16") else "float16" if lf.get("fp16") else None
+    if dtype and not _sharded_in_fp32(lf, path):  # it loads the weights in its compute dtype, as here
+        model["dtype"] = dtype
     if lf.get("trust_remote_code"):
         model["trust_remote_code"] = True
     if lf.get("model_revision") not in (None, "main"):
@@ -87,6 +90,30 @@ def _model(lf: dict) -> dict:
     if lf.get("rope_scaling"):
         model.update(rope_scaling=lf["rope_scaling"], context_length=lf.get("cutoff_len", 2048))
     return model
+
+
+def _sharded_in_fp32(lf: dict, path: Path | None) -> bool:
+    """Whether LLaMA-Factory keeps the weights in fp32 (then autocasts): under FSDP or DeepSpeed
+    ZeRO-3, unless quantized. A DeepSpeed config it cannot read counts as ZeRO-3 (fp32 is safe)."""
+    if lf.get("quantization_bit"):
+        return False
+    if lf.get("fsdp"):
+        return True
+    deepspeed = lf.get("deepspeed")
+    if not deepspeed:
+        return False
+    if isinstance(deepspeed, dict):
+        return (deepspeed.get("zero_optimization") or {}).get("stage") == 3
+    import json
+
+    folders = [path.parent] if path is not None else []
+    for folder in [*folders, Path.cwd()]:
+        try:
+            config = json.loads((folder / str(deepspeed)).read_text())
+        except (OSError, ValueError):
+            continue
+        return (config.get("zero_optimization") or {}).get("stage") == 3
+    return True
 
 
 def _adapter(lf: dict, ignored: list[str]) -> dict:
@@ -252,7 +279,7 @@ def convert(lf: dict, path: Path | None, *, check_data: bool = True) -> Converte
     handled = MAPPED | set(ADAPTER_KEYS) | set(DATA_KEYS)
     trainer_keys = _trainer_keys() - set(IGNORED) - {k for k in lf if reason(k)} - handled
     ignored = _left_out(lf, handled, trainer_keys)
-    config = {"model": _model(lf), "data": _data(lf, path, check_data), "adapter": _adapter(lf, ignored),
+    config = {"model": _model(lf, path), "data": _data(lf, path, check_data), "adapter": _adapter(lf, ignored),
               "train": _train(lf, trainer_keys, ignored)}
     if lf.get("template") and lf["template"] not in TEMPLATES:
         config["data"]["template"] = None

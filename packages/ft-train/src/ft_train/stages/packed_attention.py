@@ -155,6 +155,9 @@ def attention_forward(module, query, key, value, attention_mask, dropout: float 
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
     scale = scaling if scaling is not None else query.size(-1) ** -0.5
+    if torch.is_autocast_enabled("cpu"):  # as sdpa under autocast: fp32 weights hand over mixed dtypes
+        dtype = torch.get_autocast_dtype("cpu")
+        query, key, value = (t.to(dtype) for t in (query, key, value))
     out = _PieceAttention.apply(query, key, value, layout, scale)
     return out.transpose(1, 2).contiguous(), None
 
