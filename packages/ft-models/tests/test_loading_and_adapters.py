@@ -86,8 +86,22 @@ def test_start_from_refuses_what_it_cannot_continue(spec, message):
 
 
 def test_load_adapter_names_a_bad_folder(tiny_llama_dir, tmp_path):
-    with pytest.raises(FtError, match="has no adapter_config.json"):
+    with pytest.raises(FtError, match="has no adapter_config.json, nor an adapter/ folder with one"):
         load_adapter(load_model(str(tiny_llama_dir)), str(tmp_path))
+
+
+def test_a_runs_output_folder_stands_for_its_adapter(tiny_llama_dir, tmp_path):
+    """LLaMA-Factory saves the adapter in output_dir itself, and its YAMLs name that folder
+    (adapter_name_or_path); an ft run saves it in output_dir/adapter."""
+    from ft_models.adapter_check import check_adapter_for
+    from ft_models.adapters import require_adapter
+
+    add_lora(load_model(str(tiny_llama_dir)), r=4, alpha=8).save_pretrained(tmp_path / "run" / "adapter")
+    assert require_adapter(tmp_path / "run") == tmp_path / "run" / "adapter"
+    assert require_adapter(tmp_path / "run" / "adapter") == tmp_path / "run" / "adapter"
+    check_adapter_for(str(tiny_llama_dir), tmp_path / "run")
+    model = load_adapter(load_model(str(tiny_llama_dir)), str(tmp_path / "run"))
+    assert model.peft_config["default"].r == 4
 
 
 @pytest.mark.slow

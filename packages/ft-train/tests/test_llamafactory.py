@@ -147,6 +147,25 @@ def test_bf16_loads_the_weights_in_bf16_as_llamafactory_does_unless_sharded_in_f
     assert dtype({"bf16": True, "deepspeed": "missing.json", "quantization_bit": 4}) == "bfloat16"
 
 
+@pytest.mark.parametrize(("lf", "message"), [
+    ({"adapter_name_or_path": "saves/sft", "export_dir": "out/merged", "export_size": 5},
+     "x.yaml is a LLaMA-Factory export config (export_dir), not a training one: run "
+     "`ft export saves/sft --out out/merged --base m --max-shard-size 5GB`"),
+    ({"export_dir": "out/merged"}, "x.yaml is a LLaMA-Factory export config (export_dir), not a training one, "
+     "and names no adapter to merge (adapter_name_or_path)"),
+    ({"adapter_name_or_path": "saves/sft", "do_predict": True, "eval_dataset": "e", "predict_with_generate": True},
+     "x.yaml is a LLaMA-Factory prediction config (do_predict), not a training one: ft has no batch "
+     "prediction; chat with the model (`ft chat --model m --adapter saves/sft`) or serve it (`ft serve`)"),
+    ({"adapter_name_or_path": "saves/sft", "infer_backend": "huggingface"},
+     "x.yaml is a LLaMA-Factory inference config (no dataset), not a training one: run "
+     "`ft chat --model m --adapter saves/sft` (or `ft serve`)"),
+], ids=["export", "export-without-adapter", "predict", "inference"])
+def test_a_llamafactory_yaml_that_does_not_train_says_which_ft_command_does_its_job(lf, message):
+    with pytest.raises(FtError) as raised:
+        convert({"model_name_or_path": "m", "template": "llama3", **lf}, Path("x.yaml"), check_data=False)
+    assert str(raised.value) == message
+
+
 def test_a_key_llamafactory_does_not_know_is_named_with_the_closest_it_does():
     converted = convert({**BASE, "lora_rnak": 8, "learning_rat": 1e-4}, None, check_data=False)
     assert converted.ignored == ["lora_rnak (not a LLaMA-Factory 0.9.5 or TrainingArguments key; did you mean lora_rank?)",

@@ -75,7 +75,7 @@ def check_adapter_for(name: str, adapter_dir: str | Path) -> None:
     from ft_models.adapters import require_adapter
     from ft_models.sources import model_path
 
-    require_adapter(adapter_dir)
+    adapter_dir = require_adapter(adapter_dir)
     path = model_path(name)
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))

@@ -202,23 +202,28 @@ def load_adapter(model, adapter_dir: str, *, trainable: bool = False, check: boo
 
     from ft_models.adapter_check import check_adapter_fits
 
-    require_adapter(adapter_dir)
+    adapter_dir = require_adapter(adapter_dir)
     if check:
         check_adapter_fits(model, adapter_dir)
-    model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=trainable)
+    model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
     skip_input_casts_under_autocast(model)
     return model
 
 
 def require_adapter(adapter_dir: str | Path) -> Path:
-    """``adapter_dir`` if it is a saved adapter folder; else an FtError saying what it is instead."""
+    """The saved adapter folder ``adapter_dir`` names: the folder itself, or the ``adapter`` folder
+    in a run's output folder (LLaMA-Factory's YAMLs name a run's output_dir, where it saves the
+    adapter; ft saves it in output_dir/adapter). Else an FtError saying what it is instead."""
     folder = Path(adapter_dir)
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
         raise FtError(f"adapter folder {folder} {what}; pass a run's output_dir/adapter")
-    if not (folder / "adapter_config.json").is_file():
-        raise FtError(f"adapter folder {folder} has no adapter_config.json; pass a run's output_dir/adapter")
-    return folder
+    if (folder / "adapter_config.json").is_file():
+        return folder
+    if (folder / "adapter" / "adapter_config.json").is_file():
+        return folder / "adapter"
+    raise FtError(f"adapter folder {folder} has no adapter_config.json, nor an adapter/ folder with one; "
+                  "pass a run's output_dir/adapter")
 
 
 def trainable_parameters(model) -> tuple[int, int]:

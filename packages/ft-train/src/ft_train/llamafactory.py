@@ -276,6 +276,7 @@ def _left_out(lf: dict, handled: set[str], trainer_keys: set[str]) -> list[str]:
 
 def convert(lf: dict, path: Path | None, *, check_data: bool = True) -> Converted:
     """The ft run config for LLaMA-Factory YAML ``lf`` (read from ``path``), and what was left out."""
+    _check_it_trains(lf, path)
     handled = MAPPED | set(ADAPTER_KEYS) | set(DATA_KEYS)
     trainer_keys = _trainer_keys() - set(IGNORED) - {k for k in lf if reason(k)} - handled
     ignored = _left_out(lf, handled, trainer_keys)
@@ -286,6 +287,28 @@ def convert(lf: dict, path: Path | None, *, check_data: bool = True) -> Converte
     if lf.get("train_on_prompt"):
         ignored.append("train_on_prompt (ft trains on assistant turns only)")
     return Converted(config, ignored)
+
+
+def _check_it_trains(lf: dict, path: Path | None) -> None:
+    """A LLaMA-Factory YAML without a dataset exports, predicts or chats: the ft command that does
+    that job, with the YAML's own model and adapter."""
+    if lf.get("dataset"):
+        return
+    name, model, adapter = path or "this YAML", lf["model_name_or_path"], lf.get("adapter_name_or_path")
+    chat = f"`ft chat --model {model}" + (f" --adapter {adapter}`" if adapter else "`")
+    if lf.get("export_dir"):
+        if not adapter:
+            raise FtError(f"{name} is a LLaMA-Factory export config (export_dir), not a training one, "
+                          "and names no adapter to merge (adapter_name_or_path)")
+        size = f" --max-shard-size {lf['export_size']}GB" if lf.get("export_size") else ""
+        raise FtError(f"{name} is a LLaMA-Factory export config (export_dir), not a training one: run "
+                      f"`ft export {adapter} --out {lf['export_dir']} --base {model}{size}`")
+    if lf.get("do_predict") or lf.get("do_eval"):
+        key = "do_predict" if lf.get("do_predict") else "do_eval"
+        raise FtError(f"{name} is a LLaMA-Factory prediction config ({key}), not a training one: ft has no "
+                      f"batch prediction; chat with the model ({chat}) or serve it (`ft serve`)")
+    raise FtError(f"{name} is a LLaMA-Factory inference config (no dataset), not a training one: run {chat} "
+                  "(or `ft serve`)")
 
 
 def converted_yaml(path: Path) -> str:

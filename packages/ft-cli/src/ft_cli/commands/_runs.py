@@ -6,15 +6,17 @@ from pathlib import Path
 
 
 def base_of(adapter: Path | str | None) -> str | None:
-    """The base a run trained on: ``model.source`` of the run_config.yaml beside the adapter."""
+    """The base a run trained on: ``model.source`` of the run's run_config.yaml, beside the adapter
+    (``adapter`` a run's output_dir/adapter) or in it (``adapter`` the run's output_dir)."""
     if adapter is None:
         return None
     try:
         import yaml  # comes with ft-train, which wrote the file
     except ModuleNotFoundError:
         return None
-    saved = Path(adapter).parent / "run_config.yaml"
-    if not saved.is_file():
+    folder = Path(adapter)
+    saved = next((f for f in (folder / "run_config.yaml", folder.parent / "run_config.yaml") if f.is_file()), None)
+    if saved is None:
         return None
     try:
         recorded = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
