@@ -43,7 +43,7 @@ def test_openai_jsonl(tmp_path):
     ("p.jsonl", '{"prompt": "x"}\n', "p.jsonl row 1: key 'prompt' has no answer ('completion', or 'chosen' and"),
     ("g.jsonl", '{"messages": [{"role": "user", "content": "q"}]}\n',
      "g.jsonl row 1: key 'messages' has no assistant message to learn from (rows without an answer serve only "
-     "the online stages ppo and grpo)"),
+     "pt, as documents, and the online stages ppo and grpo)"),
 ])
 def test_bad_rows_name_file_row_and_key(tmp_path, name, text, expected):
     path = write(tmp_path, name, text)
