@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -26,6 +27,9 @@ from ft_data.stages import COLUMNAR, STAGES
 from ft_data.stages._common import DROPPED, TRUNCATED
 from ft_data.stages.pt import corpus_tokens
 from ft_data.templates import ChatFormat
+from ft_data.tool_text import inline_tools
+
+log = logging.getLogger("ft_data")
 
 STATUS = "_status"
 
@@ -113,6 +117,16 @@ def _load(sources: Sequence[Source], stage: str, on_bad_row: str) -> tuple[list[
     return records, skipped
 
 
+def _with_tools_as_text(records: list[dict], fmt: ChatFormat) -> list[dict]:
+    """Tool calls and tool lists the chat template would drop, written into the messages (said once)."""
+    out = [inline_tools(r, fmt) for r in records]
+    changed = sum(a is not b for a, b in zip(out, records, strict=True))
+    if changed:
+        log.warning("the chat template drops tool calls or tool lists: in %d rows they are written as text "
+                    "(<tool_call> JSON in the answer, the tools before the first user message)", changed)
+    return out
+
+
 def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cutoff_len: int = 1024,
                   template: str | None = None, system: str | None = None, default_system: str | None = None,
                   train_on: str = "all", on_bad_row: str = "error", num_proc: int | None = None,
@@ -150,6 +164,8 @@ def build_dataset(tokenizer, files: Sequence[Source], *, stage: str = "sft", cut
         summary = json.loads((folder / "summary.json").read_text())
         return TokenizedData(load_from_disk(str(folder / "arrow")), from_cache=True, **summary)
     records, skipped = _load(files, stage, on_bad_row)
+    if stage != "pt":
+        records = _with_tools_as_text(records, fmt)
     if stage in COLUMNAR:  # flat arrays; the tokenizer overlaps rendering (in this process or in workers)
         kept, counts = _columnar(tokenizer, fmt, records, stage, cutoff_len, train_on, packing, num_proc)
     else:

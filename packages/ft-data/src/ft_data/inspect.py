@@ -16,6 +16,7 @@ from ft_data.registry import DatasetSpec, load_spec
 from ft_data.stages import STAGES
 from ft_data.stages.pairwise import prompt_and_answer
 from ft_data.templates import ChatFormat
+from ft_data.tool_text import inline_tools
 
 
 def load_source(source: Source, on_bad_row: str = "error") -> Loaded:
@@ -25,8 +26,11 @@ def load_source(source: Source, on_bad_row: str = "error") -> Loaded:
 
 
 def record_segments(fmt: ChatFormat, record: dict) -> list[tuple[str, Segments]]:
-    """(label, segments) views of a record: one for a conversation, chosen and rejected for a pair."""
+    """(label, segments) views of a record: one for a conversation, chosen and rejected for a pair;
+    tool calls and tool lists the template drops written as text, as training writes them."""
     kind = record_kind(record)
+    if kind != "text":
+        record = inline_tools(record, fmt)
     if kind == "text":
         return [("text", [(record["text"], True)])]
     if kind == "preference":

@@ -46,7 +46,7 @@ class ShareGPTToMessages:
         if not isinstance(value, str):
             raise RowError(f"{where}.{self.content_tag} must be a string, found {type(value).__name__}")
         if tag == self.function_tag:
-            return {"role": "assistant", "content": "", "tool_calls": [_tool_call(value, where)]}
+            return {"role": "assistant", "content": "", "tool_calls": _tool_calls(value, where)}
         return {"role": roles[tag], "content": value}
 
     def _turns(self, row: dict, key: str) -> list[Message]:
@@ -78,9 +78,12 @@ class ShareGPTToMessages:
         return record
 
 
-def _tool_call(value: str, where: str) -> dict:
+def _tool_calls(value: str, where: str) -> list[dict]:
+    """A function_call turn's calls: one JSON object, or a list of them (parallel calls)."""
     try:
-        call = json.loads(value)
-        return {"type": "function", "function": {"name": call["name"], "arguments": call.get("arguments", {})}}
+        calls = json.loads(value)
+        calls = calls if isinstance(calls, list) else [calls]
+        return [{"type": "function", "function": {"name": c["name"], "arguments": c.get("arguments", {})}}
+                for c in calls]
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise RowError(f"{where}: a function call must be JSON with 'name' and 'arguments'") from None
+        raise RowError(f"{where}: a function call must be JSON with 'name' and 'arguments' (or a list of such)") from None
