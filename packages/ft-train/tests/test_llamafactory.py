@@ -159,7 +159,10 @@ def test_bf16_loads_the_weights_in_bf16_as_llamafactory_does_unless_sharded_in_f
     ({"adapter_name_or_path": "saves/sft", "infer_backend": "huggingface"},
      "x.yaml is a LLaMA-Factory inference config (no dataset), not a training one: run "
      "`ft chat --model m --adapter saves/sft` (or `ft serve`)"),
-], ids=["export", "export-without-adapter", "predict", "inference"])
+    ({"stage": "sft", "do_train": True, "tokenized_path": "cache/tok"},
+     "x.yaml trains on LLaMA-Factory's tokenized_path alone, which ft does not read: give the dataset it was "
+     "built from (dataset, dataset_dir); ft caches its own tokenization"),
+], ids=["export", "export-without-adapter", "predict", "inference", "tokenized-path"])
 def test_a_llamafactory_yaml_that_does_not_train_says_which_ft_command_does_its_job(lf, message):
     with pytest.raises(FtError) as raised:
         convert({"model_name_or_path": "m", "template": "llama3", **lf}, Path("x.yaml"), check_data=False)

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,6 @@ def _sharded_in_fp32(lf: dict, path: Path | None) -> bool:
         return False
     if isinstance(deepspeed, dict):
         return (deepspeed.get("zero_optimization") or {}).get("stage") == 3
-    import json
-
     folders = [path.parent] if path is not None else []
     for folder in [*folders, Path.cwd()]:
         try:
@@ -296,6 +295,9 @@ def _check_it_trains(lf: dict, path: Path | None) -> None:
         return
     name, model, adapter = path or "this YAML", lf["model_name_or_path"], lf.get("adapter_name_or_path")
     chat = f"`ft chat --model {model}" + (f" --adapter {adapter}`" if adapter else "`")
+    if lf.get("tokenized_path"):
+        raise FtError(f"{name} trains on LLaMA-Factory's tokenized_path alone, which ft does not read: give the "
+                      "dataset it was built from (dataset, dataset_dir); ft caches its own tokenization")
     if lf.get("export_dir"):
         if not adapter:
             raise FtError(f"{name} is a LLaMA-Factory export config (export_dir), not a training one, "

@@ -18,6 +18,7 @@ default: ``eval_reward``, ``eval_kl`` (summed over each completion's tokens, to 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainingArguments
 
-from ft_core import FtError
+from ft_core import FtError, atomic_write_text
 from ft_train.stages._stage import Stage
 from ft_train.stages.online import RewardModel, check_rewards, rewards_for
 from ft_train.stages.ppo_control import KLController, RunningMoments, restore, state
@@ -256,10 +257,6 @@ class PPOTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
     def _save(self, output_dir=None, state_dict=None):
-        import json
-
-        from ft_core import atomic_write_text
-
         folder = output_dir or self.args.output_dir
         Path(folder).mkdir(parents=True, exist_ok=True)
         self.accelerator.unwrap_model(self.model).save_pretrained(folder)
@@ -272,8 +269,6 @@ class PPOTrainer(Trainer):
         folder = Path(resume_from_checkpoint)
         unwrapped.value_head.load_state_dict(load_file(folder / VALUE_HEAD))
         if (folder / PPO_STATE).is_file():  # checkpoints from ft-train 0.13.1 on
-            import json
-
             restore(json.loads((folder / PPO_STATE).read_text()), self.kl, self.score_moments)
         if (folder / "adapter_model.safetensors").is_file():
             from peft import set_peft_model_state_dict
