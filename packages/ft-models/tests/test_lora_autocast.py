@@ -101,3 +101,9 @@ def test_variants_keep_peft_own_cast(use_dora):
     model = _lora_model(use_dora=use_dora)
     assert skip_input_casts_under_autocast(model) == 0
     assert not any("_cast_input_dtype" in m.__dict__ for m in model.modules())
+
+
+def test_a_device_autocast_does_not_know_keeps_peft_own_cast():
+    model = _lora_model().to("meta")  # shapes only: torch.is_autocast_enabled("meta") raises
+    out = model(input_ids=torch.zeros(1, 4, dtype=torch.long, device="meta")).logits
+    assert out.shape == (1, 4, 128) and out.device.type == "meta"

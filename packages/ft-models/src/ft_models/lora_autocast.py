@@ -22,9 +22,16 @@ import types
 import torch
 
 
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:  # a device autocast does not know (meta): no autocast there
+        return False
+
+
 def _cast_input_dtype(self, x, dtype: torch.dtype):
     """PEFT's ``LoraLayer._cast_input_dtype``, but a no-op where autocast will cast ``x`` anyway."""
-    if x is None or x.dtype == dtype or torch.is_autocast_enabled(x.device.type):
+    if x is None or x.dtype == dtype or _autocast_on(x.device.type):
         return x
     return x.to(dtype=dtype)
 
