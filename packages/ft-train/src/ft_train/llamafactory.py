@@ -18,12 +18,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ft_core import FtError, closest
+from ft_train.deepspeed_config import read_deepspeed_config
 from ft_train.llamafactory_keys import LF_VERSION, REASONS, reason
 
 # LLaMA-Factory template -> ft-data's named template, or None: the tokenizer's own chat template
@@ -103,16 +103,11 @@ def _sharded_in_fp32(lf: dict, path: Path | None) -> bool:
     deepspeed = lf.get("deepspeed")
     if not deepspeed:
         return False
-    if isinstance(deepspeed, dict):
-        return (deepspeed.get("zero_optimization") or {}).get("stage") == 3
-    folders = [path.parent] if path is not None else []
-    for folder in [*folders, Path.cwd()]:
-        try:
-            config = json.loads((folder / str(deepspeed)).read_text())
-        except (OSError, ValueError):
-            continue
-        return (config.get("zero_optimization") or {}).get("stage") == 3
-    return True
+    try:
+        config = read_deepspeed_config(deepspeed, path or Path("lf.yaml"))
+    except FtError:
+        return True
+    return (config.get("zero_optimization") or {}).get("stage") == 3
 
 
 def _adapter(lf: dict, ignored: list[str]) -> dict:
