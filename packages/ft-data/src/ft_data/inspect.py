@@ -29,10 +29,9 @@ def record_segments(fmt: ChatFormat, record: dict) -> list[tuple[str, Segments]]
     """(label, segments) views of a record: one for a conversation, chosen and rejected for a pair;
     tool calls and tool lists the template drops written as text, as training writes them."""
     kind = record_kind(record)
-    if kind != "text":
-        record = inline_tools(record, fmt)
     if kind == "text":
         return [("text", [(record["text"], True)])]
+    record = inline_tools(record, fmt)
     if kind == "preference":
         views = []
         for key in ("chosen", "rejected"):
